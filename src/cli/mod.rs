@@ -1,0 +1,284 @@
+//! The command line: clap definitions, dispatch, and the mapping of outcomes
+//! to exit codes. Everything the user sees is printed from here (and its
+//! submodules); the library never prints.
+
+mod config_cmd;
+mod demo;
+mod discover;
+mod output;
+mod simulator;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use finpipe::clock::{Clock, NOW_VAR};
+use finpipe::config::{API_KEY_VARS, Config, Environment, Overrides, Secret};
+use finpipe::polygon::{ApiError, Client, ClientOptions, RetryPolicy};
+
+/// Exit codes, the same for every command (README "Exit codes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// All work done.
+    Ok = 0,
+    /// Some work failed for good, or `verify` found problems.
+    Failed = 1,
+    /// The command or configuration must change (usage, bad input, missing or rejected key).
+    Usage = 2,
+    /// Another run holds the lock.
+    #[allow(dead_code)] // used by run/backfill/update
+    Locked = 3,
+    /// Interrupted (Ctrl-C).
+    Interrupted = 130,
+}
+
+/// A failure to report: what to print and which code to exit with.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::Usage,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self {
+            exit: Exit::Failed,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        let exit = if error.is_fatal() {
+            Exit::Usage
+        } else {
+            Exit::Failed
+        };
+        Self {
+            exit,
+            message: error.to_string(),
+        }
+    }
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  finpipe demo                                  # everything offline, against the built-in simulator
+  finpipe discover etf --limit 500              # writes universe/etf_<YYYYMMDD>.json
+  finpipe discover options --underlying AAPL
+  finpipe config                                # effective settings and where they came from
+
+Exit codes: 0 all done, 1 some work failed, 2 usage or configuration error, 3 another run holds the lock, 130 interrupted.";
+
+/// Builds and keeps up to date a local library of historical market bars from
+/// Polygon.io / Massive.
+#[derive(Debug, Parser)]
+#[command(name = "finpipe", version, about, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Settings shared by every command (README "Configuration").
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// Polygon/Massive API key [env: MASSIVE_API_KEY, POLYGON_API_KEY]
+    #[arg(long, global = true, value_name = "KEY", help_heading = "Connection")]
+    api_key: Option<String>,
+    /// REST base URL [env: MASSIVE_API_BASE_URL; default https://api.massive.com]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Connection")]
+    api_url: Option<String>,
+    /// Requests allowed: 5 (a minute), 5/min, 100/s, unlimited [env: POLYGON_RATE_LIMIT; default 5]
+    #[arg(long, global = true, value_name = "RATE", help_heading = "Connection")]
+    rate_limit: Option<String>,
+    /// Time allowed for one request, body included: 60s, 500ms [env: FINPIPE_TIMEOUT; default 60s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Connection"
+    )]
+    timeout: Option<String>,
+    /// Retries after a 5xx, a timeout or a dropped connection [env: FINPIPE_RETRIES; default 5]
+    #[arg(long, global = true, value_name = "N", help_heading = "Connection")]
+    retries: Option<String>,
+    /// First retry delay, doubled on each retry [env: FINPIPE_RETRY_BASE; default 1s]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DURATION",
+        help_heading = "Connection"
+    )]
+    retry_base: Option<String>,
+    /// Flat-file S3 access key [env: MASSIVE_S3_ACCESS_KEY, POLYGON_S3_ACCESS_KEY]
+    #[arg(long, global = true, value_name = "KEY", help_heading = "Flat files")]
+    s3_access_key: Option<String>,
+    /// Flat-file S3 secret key [env: MASSIVE_S3_SECRET_KEY, POLYGON_S3_SECRET_KEY]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECRET",
+        help_heading = "Flat files"
+    )]
+    s3_secret_key: Option<String>,
+    /// Flat-file S3 endpoint [env: MASSIVE_S3_ENDPOINT; default https://files.massive.com]
+    #[arg(long, global = true, value_name = "URL", help_heading = "Flat files")]
+    flatfiles_url: Option<String>,
+    /// Jobs run at once [env: FINPIPE_CONCURRENCY, WORKER_CONCURRENCY; default 8]
+    #[arg(long, global = true, value_name = "N", help_heading = "Library")]
+    concurrency: Option<String>,
+    /// The library's root directory [env: FINPIPE_DATA_DIR; default data]
+    #[arg(long, global = true, value_name = "DIR", help_heading = "Library")]
+    data_dir: Option<PathBuf>,
+    /// The job table [env: FINPIPE_DB; default <data-dir>/finpipe.db]
+    #[arg(long, global = true, value_name = "FILE", help_heading = "Library")]
+    db: Option<PathBuf>,
+    /// More log output (-v info, -vv debug, -vvv trace) [env: FINPIPE_LOG takes a filter]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Output")]
+    verbose: u8,
+    /// Only warnings, errors and the summary line
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Output"
+    )]
+    quiet: bool,
+}
+
+impl GlobalArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            api_key: self.api_key.clone(),
+            api_url: self.api_url.clone(),
+            rate_limit: self.rate_limit.clone(),
+            timeout: self.timeout.clone(),
+            retries: self.retries.clone(),
+            retry_base: self.retry_base.clone(),
+            s3_access_key: self.s3_access_key.clone(),
+            s3_secret_key: self.s3_secret_key.clone(),
+            flatfiles_url: self.flatfiles_url.clone(),
+            concurrency: self.concurrency.clone(),
+            data_dir: self.data_dir.clone(),
+            db: self.db.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Find the tickers of a category and write a universe file
+    Discover(discover::DiscoverArgs),
+    /// Show the effective settings and where each came from (secrets masked)
+    Config,
+    /// Run finpipe end to end against the built-in simulator: no key, no network
+    Demo(demo::DemoArgs),
+    /// Serve the built-in Polygon simulator on loopback (for trying finpipe and for benchmarks)
+    Simulator(simulator::SimulatorArgs),
+}
+
+/// What every command gets: settings, the clock, output preferences.
+pub struct Context {
+    pub config: Config,
+    pub env: Environment,
+    pub clock: Clock,
+    pub quiet: bool,
+}
+
+impl Context {
+    /// The API key, or a usage failure naming where to put one.
+    pub fn api_key(&self) -> Result<Secret, Failure> {
+        self.config.api_key.value.clone().ok_or_else(|| {
+            Failure::usage(format!(
+                "no API key: set {} (environment or a .env file in the working directory), or pass --api-key",
+                API_KEY_VARS.join(" or ")
+            ))
+        })
+    }
+
+    /// A REST client from the effective settings.
+    pub fn client(&self) -> Result<Client, Failure> {
+        self.client_for(self.config.api_url.value.clone(), self.api_key()?)
+    }
+
+    /// A REST client for `base_url` with `key`, other settings as configured.
+    pub fn client_for(&self, base_url: String, api_key: Secret) -> Result<Client, Failure> {
+        let retry = RetryPolicy {
+            max_retries: self.config.retries.value,
+            base: self.config.retry_base.value,
+            ..RetryPolicy::default()
+        };
+        Ok(Client::new(ClientOptions {
+            base_url,
+            api_key,
+            rate_limit: self.config.rate_limit.value,
+            timeout: self.config.timeout.value,
+            retry,
+        })?)
+    }
+}
+
+/// Parses, runs, and turns the outcome into an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::init_logging(cli.global.verbose, cli.global.quiet);
+    let code = match run(cli) {
+        Ok(exit) => exit,
+        Err(failure) => {
+            output::error(&failure.message);
+            failure.exit
+        }
+    };
+    ExitCode::from(code as u8)
+}
+
+fn run(cli: Cli) -> Result<Exit, Failure> {
+    let env = Environment::load(Path::new(".")).map_err(|e| Failure::usage(e.to_string()))?;
+    let config = Config::resolve(&cli.global.overrides(), &env)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let clock = match env.var(NOW_VAR) {
+        Some(text) => Clock::parse(&text).map_err(Failure::usage)?,
+        None => Clock::system(),
+    };
+    let context = Context {
+        config,
+        env,
+        clock,
+        quiet: cli.global.quiet,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Discover(args) => interruptible(discover::run(&context, args)).await,
+            Command::Config => config_cmd::run(&context),
+            Command::Demo(args) => interruptible(demo::run(&context, args)).await,
+            Command::Simulator(args) => simulator::run(&context, args).await,
+        }
+    })
+}
+
+/// Runs `work` until it finishes or Ctrl-C arrives (exit 130; writes are
+/// atomic, so nothing half-written is left behind).
+async fn interruptible(work: impl Future<Output = Result<Exit, Failure>>) -> Result<Exit, Failure> {
+    tokio::select! {
+        result = work => result,
+        _ = tokio::signal::ctrl_c() => {
+            output::error("interrupted; nothing partial was written");
+            Ok(Exit::Interrupted)
+        }
+    }
+}

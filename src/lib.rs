@@ -1,0 +1,17 @@
+//! finpipe: builds and keeps up to date a local library of historical market
+//! bars from Polygon.io / Massive.
+//!
+//! Data flows one way: discover → plan → run → store. This crate is the core;
+//! the binary (`src/main.rs`, `src/cli/`) parses arguments and prints, and
+//! nothing here prints or exits.
+
+pub mod calendar;
+pub mod clock;
+pub mod config;
+pub mod discover;
+pub mod fsutil;
+pub mod model;
+pub mod polygon;
+pub mod simulator;
+pub mod suggest;
+pub mod universe;

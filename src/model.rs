@@ -1,0 +1,356 @@
+//! Pure domain types shared by every module: tickers, timeframes, categories.
+//! No I/O lives here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::suggest::nearest;
+
+/// A ticker exactly as Polygon spells it (`AAPL`, `BRK.A`, `KIMpL`, `X:BTCUSD`,
+/// `O:AAPL250117C00150000`). Tickers are case-sensitive.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Ticker(String);
+
+/// Why a string is not a ticker.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid ticker {0:?}: a ticker is 1 to 64 visible characters without spaces or '/'")]
+pub struct InvalidTicker(pub String);
+
+impl Ticker {
+    /// Validates and wraps a ticker symbol.
+    pub fn new(symbol: impl Into<String>) -> Result<Self, InvalidTicker> {
+        let symbol = symbol.into();
+        let valid = !symbol.is_empty()
+            && symbol.len() <= 64
+            && symbol
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '/' && c != '\\');
+        if valid {
+            Ok(Self(symbol))
+        } else {
+            Err(InvalidTicker(symbol))
+        }
+    }
+
+    /// The symbol as Polygon spells it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Ticker {
+    type Error = InvalidTicker;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<Ticker> for String {
+    fn from(value: Ticker) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for Ticker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The unit of a timeframe, named as Polygon's `timespan` path segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Timespan {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Timespan {
+    /// Polygon's path segment for this unit.
+    pub fn as_polygon(self) -> &'static str {
+        match self {
+            Self::Second => "second",
+            Self::Minute => "minute",
+            Self::Hour => "hour",
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
+            Self::Quarter => "quarter",
+            Self::Year => "year",
+        }
+    }
+
+    /// The short suffix used in finpipe's timeframe names (`1m`, `1h`, `1mo`).
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Second => "s",
+            Self::Minute => "m",
+            Self::Hour => "h",
+            Self::Day => "d",
+            Self::Week => "w",
+            Self::Month => "mo",
+            Self::Quarter => "q",
+            Self::Year => "y",
+        }
+    }
+
+    /// Length of one unit in milliseconds, for units of fixed length.
+    pub fn fixed_millis(self) -> Option<i64> {
+        match self {
+            Self::Second => Some(1_000),
+            Self::Minute => Some(60_000),
+            Self::Hour => Some(3_600_000),
+            _ => None,
+        }
+    }
+}
+
+/// A bar width: `multiplier × timespan`, written `1m`, `5m`, `1h`, `1d`, `30s`, `1w`, `1mo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timeframe {
+    // Field order makes the derived `Ord` sort by unit first: 1m < 5m < 1h < 1d.
+    pub timespan: Timespan,
+    pub multiplier: u32,
+}
+
+/// Timeframes users ask for most; used for "did you mean" suggestions.
+pub const COMMON_TIMEFRAMES: &[&str] = &["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w", "1mo"];
+
+/// Why a string is not a timeframe.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "unknown timeframe {given:?}{hint}: use <N><unit> with unit s, m, h, d, w, mo, q or y (e.g. 1m, 5m, 15m, 1h, 1d)"
+)]
+pub struct InvalidTimeframe {
+    pub given: String,
+    hint: String,
+}
+
+impl InvalidTimeframe {
+    fn new(given: &str) -> Self {
+        let hint = nearest(given, COMMON_TIMEFRAMES.iter().copied())
+            .map(|s| format!(" (did you mean {s:?}?)"))
+            .unwrap_or_default();
+        Self {
+            given: given.to_owned(),
+            hint,
+        }
+    }
+}
+
+impl Timeframe {
+    pub const MINUTE: Self = Self::new(1, Timespan::Minute);
+    pub const DAY: Self = Self::new(1, Timespan::Day);
+
+    pub const fn new(multiplier: u32, timespan: Timespan) -> Self {
+        Self {
+            multiplier,
+            timespan,
+        }
+    }
+
+    /// Width in milliseconds when the width is fixed (seconds, minutes, hours).
+    pub fn fixed_millis(self) -> Option<i64> {
+        self.timespan
+            .fixed_millis()
+            .map(|unit| unit * i64::from(self.multiplier))
+    }
+}
+
+impl FromStr for Timeframe {
+    type Err = InvalidTimeframe;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim();
+        let digits = text.chars().take_while(char::is_ascii_digit).count();
+        let (number, unit) = text.split_at(digits);
+        let multiplier: u32 = match number.parse() {
+            Ok(n) if (1..=100_000).contains(&n) => n,
+            _ => return Err(InvalidTimeframe::new(s)),
+        };
+        let timespan = match unit.to_ascii_lowercase().as_str() {
+            "s" | "sec" | "second" | "seconds" => Timespan::Second,
+            "m" | "min" | "minute" | "minutes" => Timespan::Minute,
+            "h" | "hour" | "hours" => Timespan::Hour,
+            "d" | "day" | "days" => Timespan::Day,
+            "w" | "week" | "weeks" => Timespan::Week,
+            "mo" | "month" | "months" => Timespan::Month,
+            "q" | "quarter" | "quarters" => Timespan::Quarter,
+            "y" | "year" | "years" => Timespan::Year,
+            _ => return Err(InvalidTimeframe::new(s)),
+        };
+        Ok(Self::new(multiplier, timespan))
+    }
+}
+
+impl fmt::Display for Timeframe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.multiplier, self.timespan.suffix())
+    }
+}
+
+/// Parses a comma-separated timeframe list (`1m,5m,1d`), sorted and deduplicated.
+pub fn parse_timeframes(list: &str) -> Result<Vec<Timeframe>, InvalidTimeframe> {
+    let mut out = list
+        .split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(str::parse)
+        .collect::<Result<Vec<Timeframe>, _>>()?;
+    out.sort();
+    out.dedup();
+    if out.is_empty() {
+        return Err(InvalidTimeframe::new(list));
+    }
+    Ok(out)
+}
+
+/// A discovery category: a named slice of Polygon's reference data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    UsEquities,
+    Etf,
+    Crypto,
+    Fx,
+    Options,
+    Indices,
+    Otc,
+}
+
+/// Why a string is not a category.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "unknown category {given:?}{hint}; categories: us_equities, etf, crypto, fx, options, indices, otc"
+)]
+pub struct InvalidCategory {
+    pub given: String,
+    hint: String,
+}
+
+impl Category {
+    pub const ALL: [Self; 7] = [
+        Self::UsEquities,
+        Self::Etf,
+        Self::Crypto,
+        Self::Fx,
+        Self::Options,
+        Self::Indices,
+        Self::Otc,
+    ];
+
+    /// The name used on the command line and in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UsEquities => "us_equities",
+            Self::Etf => "etf",
+            Self::Crypto => "crypto",
+            Self::Fx => "fx",
+            Self::Options => "options",
+            Self::Indices => "indices",
+            Self::Otc => "otc",
+        }
+    }
+
+    /// One line for `--help`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::UsEquities => "US common stocks (market stocks, type CS)",
+            Self::Etf => "US exchange-traded funds (market stocks, type ETF)",
+            Self::Crypto => "crypto pairs such as X:BTCUSD (market crypto)",
+            Self::Fx => "currency pairs such as C:EURUSD (market fx)",
+            Self::Options => "option contracts of the underlyings given with --underlying",
+            Self::Indices => "indices such as I:SPX (market indices)",
+            Self::Otc => "over-the-counter stocks (market otc)",
+        }
+    }
+}
+
+impl FromStr for Category {
+    type Err = InvalidCategory;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let key = s.trim().to_ascii_lowercase().replace('-', "_");
+        if let Some(found) = Self::ALL.into_iter().find(|c| c.name() == key) {
+            return Ok(found);
+        }
+        let hint = nearest(&key, Self::ALL.iter().map(|c| c.name()))
+            .map(|n| format!(" (did you mean {n:?}?)"))
+            .unwrap_or_default();
+        Err(InvalidCategory {
+            given: s.to_owned(),
+            hint,
+        })
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeframes_parse_and_print_canonically() {
+        for (text, mult, span, shown) in [
+            ("1m", 1, Timespan::Minute, "1m"),
+            ("15min", 15, Timespan::Minute, "15m"),
+            ("1h", 1, Timespan::Hour, "1h"),
+            ("30s", 30, Timespan::Second, "30s"),
+            ("1D", 1, Timespan::Day, "1d"),
+            ("1mo", 1, Timespan::Month, "1mo"),
+            ("2w", 2, Timespan::Week, "2w"),
+        ] {
+            let tf: Timeframe = text.parse().unwrap();
+            assert_eq!(tf, Timeframe::new(mult, span), "{text}");
+            assert_eq!(tf.to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn bad_timeframes_are_rejected_with_a_suggestion() {
+        let err = "1mn".parse::<Timeframe>().unwrap_err();
+        assert!(err.to_string().contains("did you mean \"1m\""), "{err}");
+        for bad in ["", "m", "0m", "5x", "-1m", "1.5h"] {
+            assert!(bad.parse::<Timeframe>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn timeframe_lists_are_sorted_and_deduplicated() {
+        let tfs = parse_timeframes("1d,1m,5m,1m").unwrap();
+        let shown: Vec<String> = tfs.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["1m", "5m", "1d"]);
+        assert!(parse_timeframes(" , ").is_err());
+    }
+
+    #[test]
+    fn categories_round_trip_and_suggest() {
+        for c in Category::ALL {
+            assert_eq!(c.name().parse::<Category>(), Ok(c));
+        }
+        assert_eq!("US-Equities".parse::<Category>(), Ok(Category::UsEquities));
+        let err = "etfs".parse::<Category>().unwrap_err().to_string();
+        assert!(err.contains("did you mean \"etf\""), "{err}");
+    }
+
+    #[test]
+    fn tickers_keep_case_and_reject_path_characters() {
+        assert_eq!(Ticker::new("KIMpL").unwrap().as_str(), "KIMpL");
+        assert!(Ticker::new("X:BTCUSD").is_ok());
+        for bad in ["", "A B", "A/B", "a\\b"] {
+            assert!(Ticker::new(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,501 @@
+//! The REST client: Bearer auth on every request and every page, the shared
+//! limiter before every attempt, retries by [`RetryPolicy`], `next_url`
+//! pagination against our own base URL.
+
+use std::collections::HashSet;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+use tracing::{debug, warn};
+use url::Url;
+
+use super::error::{ApiError, ServerReply};
+use super::limiter::{Limiter, RateLimit};
+use super::retry::RetryPolicy;
+use super::types::{Envelope, ErrorBody};
+use crate::config::Secret;
+
+/// Longest pause a `Retry-After` header may impose.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// Everything needed to build a [`Client`].
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub base_url: String,
+    pub api_key: Secret,
+    pub rate_limit: RateLimit,
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+/// Counters of what the client sent, for summaries and tests.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    requests: AtomicU64,
+    rate_limited: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl ClientStats {
+    /// HTTP requests sent, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+    /// 429 answers received.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+    /// Retries after 5xx, timeouts, dropped connections and garbled bodies.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+}
+
+/// A cheap-to-clone handle; all clones share one limiter and one set of counters.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    /// The base URL without a trailing slash; endpoints are appended to it.
+    base: String,
+    key: Secret,
+    limiter: Arc<Limiter>,
+    retry: RetryPolicy,
+    timeout: Duration,
+    stats: ClientStats,
+}
+
+/// How one attempt ended.
+enum Attempt<T> {
+    Done(T),
+    RateLimited(ServerReply, Option<Duration>),
+    Retry(ApiError),
+    Fail(ApiError),
+}
+
+impl Client {
+    pub fn new(options: ClientOptions) -> Result<Self, ApiError> {
+        let base = options.base_url.trim_end_matches('/').to_owned();
+        let parsed = Url::parse(&base).map_err(|e| ApiError::BaseUrl {
+            url: base.clone(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() {
+            return Err(ApiError::BaseUrl {
+                url: base,
+                reason: "expected http(s)://host[:port][/path] without a query".into(),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("finpipe/", env!("CARGO_PKG_VERSION")))
+            .gzip(true)
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| ApiError::Client(error_chain(&e)))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                key: options.api_key,
+                limiter: Arc::new(Limiter::new(options.rate_limit)),
+                retry: options.retry,
+                timeout: options.timeout,
+                stats: ClientStats::default(),
+            }),
+        })
+    }
+
+    /// The limiter every request of this client (and its clones) waits on.
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.inner.limiter
+    }
+
+    pub fn stats(&self) -> &ClientStats {
+        &self.inner.stats
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// GETs `endpoint` (path and query) and decodes its JSON, retrying as the
+    /// policy allows.
+    pub async fn get_json<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T, ApiError> {
+        let policy = self.inner.retry;
+        let (mut failures, mut limited) = (0u32, 0u32);
+        loop {
+            let sent = self.inner.limiter.acquire().await;
+            self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let attempts = failures + limited + 1;
+            match self.attempt(endpoint, attempts).await {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Fail(error) => return Err(error),
+                Attempt::RateLimited(reply, retry_after) => {
+                    self.inner
+                        .stats
+                        .rate_limited
+                        .fetch_add(1, Ordering::Relaxed);
+                    if limited >= policy.max_rate_limited {
+                        return Err(ApiError::RateLimited {
+                            endpoint: endpoint.to_owned(),
+                            reply,
+                            attempts,
+                        });
+                    }
+                    limited += 1;
+                    let pause = self
+                        .inner
+                        .limiter
+                        .rate_limited(sent, retry_after, |streak| policy.delay(streak));
+                    warn!(
+                        endpoint,
+                        pause_ms = pause.as_millis() as u64,
+                        "rate limited (HTTP 429); pausing all requests"
+                    );
+                }
+                Attempt::Retry(error) => {
+                    if failures >= policy.max_retries {
+                        return Err(error);
+                    }
+                    let delay = policy.delay(failures);
+                    failures += 1;
+                    self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    warn!(
+                        retry = failures,
+                        delay_ms = delay.as_millis() as u64,
+                        "{error}; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// Sends one request and sorts the outcome.
+    async fn attempt<T: DeserializeOwned>(&self, endpoint: &str, attempts: u32) -> Attempt<T> {
+        let url = format!("{}{endpoint}", self.inner.base);
+        let started = tokio::time::Instant::now();
+        let sent = self
+            .inner
+            .http
+            .get(&url)
+            .bearer_auth(self.inner.key.expose())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return Attempt::Retry(self.transport_error(endpoint, &e, attempts)),
+        };
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(e) => return Attempt::Retry(self.transport_error(endpoint, &e, attempts)),
+        };
+        debug!(
+            endpoint,
+            status,
+            bytes = body.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "GET"
+        );
+        if status == 200 {
+            self.inner.limiter.succeeded();
+            return match serde_json::from_slice(&body) {
+                Ok(value) => Attempt::Done(value),
+                Err(e) => Attempt::Retry(ApiError::Decode {
+                    endpoint: endpoint.to_owned(),
+                    status,
+                    bytes: body.len(),
+                    request_id: sniff_request_id(&body),
+                    detail: e.to_string(),
+                    attempts,
+                }),
+            };
+        }
+        let reply = server_reply(status, &body);
+        let endpoint = endpoint.to_owned();
+        match status {
+            401 => Attempt::Fail(ApiError::Unauthorized(reply)),
+            403 => Attempt::Fail(ApiError::Forbidden { endpoint, reply }),
+            404 => Attempt::Fail(ApiError::NotFound { endpoint, reply }),
+            429 => Attempt::RateLimited(reply, retry_after),
+            408 | 500..=599 => Attempt::Retry(ApiError::Http {
+                endpoint,
+                reply,
+                attempts,
+            }),
+            _ => Attempt::Fail(ApiError::Http {
+                endpoint,
+                reply,
+                attempts,
+            }),
+        }
+    }
+
+    fn transport_error(&self, endpoint: &str, error: &reqwest::Error, attempts: u32) -> ApiError {
+        let detail = if error.is_timeout() {
+            format!(
+                "no complete answer within {:?} (raise --timeout / FINPIPE_TIMEOUT)",
+                self.inner.timeout
+            )
+        } else {
+            error_chain(error)
+        };
+        ApiError::Transport {
+            endpoint: endpoint.to_owned(),
+            detail,
+            attempts,
+        }
+    }
+
+    /// Pages of a paginated endpoint, starting at `endpoint`. `sticky` query
+    /// parameters are added to every `next_url` that lacks them (aggregates'
+    /// cursors do not carry `adjusted`).
+    pub fn pages<T: DeserializeOwned>(
+        &self,
+        endpoint: String,
+        sticky: Vec<(&'static str, String)>,
+    ) -> Pages<T> {
+        Pages {
+            client: self.clone(),
+            next: Some(endpoint),
+            seen: HashSet::new(),
+            sticky,
+            _item: PhantomData,
+        }
+    }
+}
+
+/// One page of results.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub results: Vec<T>,
+    pub request_id: Option<String>,
+    pub adjusted: Option<bool>,
+}
+
+/// A cursor over the pages of a paginated endpoint.
+#[derive(Debug)]
+pub struct Pages<T> {
+    client: Client,
+    next: Option<String>,
+    seen: HashSet<String>,
+    sticky: Vec<(&'static str, String)>,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> Pages<T> {
+    /// Fetches the next page, or `None` when there is none.
+    pub async fn next_page(&mut self) -> Result<Option<Page<T>>, ApiError> {
+        let Some(endpoint) = self.next.take() else {
+            return Ok(None);
+        };
+        self.seen.insert(endpoint.clone());
+        let envelope: Envelope<T> = self.client.get_json(&endpoint).await?;
+        self.next = envelope
+            .next_url
+            .as_deref()
+            .and_then(|url| self.follow(url));
+        Ok(Some(Page {
+            results: envelope.results.unwrap_or_default(),
+            request_id: envelope.request_id,
+            adjusted: envelope.adjusted,
+        }))
+    }
+
+    /// True when another page is due.
+    pub fn has_next(&self) -> bool {
+        self.next.is_some()
+    }
+
+    /// The path and query of `next_url`, to be sent to our own base URL (the
+    /// host in `next_url` is ignored). `None` ends pagination: an unusable or
+    /// repeated `next_url`.
+    fn follow(&self, next_url: &str) -> Option<String> {
+        let mut url = match Url::parse(next_url) {
+            Ok(url) => url,
+            Err(e) => {
+                warn!("ignoring unparsable next_url ({e}); treating the page as the last");
+                return None;
+            }
+        };
+        let present: HashSet<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        {
+            let mut query = url.query_pairs_mut();
+            for (key, value) in &self.sticky {
+                if !present.contains(*key) {
+                    query.append_pair(key, value);
+                }
+            }
+        }
+        let endpoint = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        if self.seen.contains(&endpoint) {
+            warn!(
+                endpoint,
+                "the server repeated a next_url; stopping pagination here"
+            );
+            return None;
+        }
+        Some(endpoint)
+    }
+}
+
+/// Builds `path?k=v&…` with each value percent-encoded.
+pub fn endpoint(path: &str, params: &[(&str, &str)]) -> String {
+    if params.is_empty() {
+        return path.to_owned();
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    format!("{path}?{query}")
+}
+
+/// Percent-encodes one path segment (a ticker: `X:BTCUSD` stays readable).
+pub fn path_segment(raw: &str) -> String {
+    raw.chars()
+        .map(|c| match c {
+            'A'..='Z'
+            | 'a'..='z'
+            | '0'..='9'
+            | '.'
+            | '-'
+            | '_'
+            | '~'
+            | ':'
+            | '@'
+            | '!'
+            | '$'
+            | '+' => c.to_string(),
+            other => {
+                let mut buf = [0u8; 4];
+                other
+                    .encode_utf8(&mut buf)
+                    .bytes()
+                    .map(|b| format!("%{b:02X}"))
+                    .collect()
+            }
+        })
+        .collect()
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: f64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| Duration::from_secs_f64(seconds).min(MAX_RETRY_AFTER))
+}
+
+/// The server's explanation of a non-200 reply.
+fn server_reply(status: u16, body: &[u8]) -> ServerReply {
+    let parsed: ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let message = parsed
+        .error
+        .or(parsed.message)
+        .unwrap_or_else(|| excerpt(body));
+    ServerReply {
+        status,
+        request_id: parsed.request_id,
+        message,
+    }
+}
+
+/// A short, single-line excerpt of a non-JSON body (5xx pages may be HTML).
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(120) {
+        _ if flat.is_empty() => "(empty body)".to_owned(),
+        Some((cut, _)) => format!("{}…", &flat[..cut]),
+        None => flat,
+    }
+}
+
+/// The `request_id` of a body that failed to parse as a whole, if visible.
+fn sniff_request_id(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("\"request_id\"")? + "\"request_id\"".len();
+    let rest = text[start..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// An error and its causes on one line, without any URL.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_yield_message_and_request_id() {
+        let reply = server_reply(
+            429,
+            br#"{"status":"ERROR","request_id":"abc","error":"You've exceeded the maximum requests per minute"}"#,
+        );
+        assert_eq!(reply.request_id.as_deref(), Some("abc"));
+        assert!(reply.message.starts_with("You've exceeded"));
+        let reply = server_reply(
+            403,
+            br#"{"status":"NOT_AUTHORIZED","request_id":"x","message":"Not entitled"}"#,
+        );
+        assert_eq!(reply.message, "Not entitled");
+        assert_eq!(server_reply(502, b"").message, "(empty body)");
+        let html = server_reply(500, b"<html>\n<body>Internal   Server Error</body></html>");
+        assert_eq!(
+            html.message,
+            "<html> <body>Internal Server Error</body></html>"
+        );
+    }
+
+    #[test]
+    fn request_ids_are_found_in_truncated_bodies() {
+        let body = br#"{"ticker":"AAPL","request_id":"7fea49","results":[{"v":4428,"#;
+        assert_eq!(sniff_request_id(body).as_deref(), Some("7fea49"));
+        assert_eq!(sniff_request_id(b"{\"results\":["), None);
+    }
+
+    #[test]
+    fn endpoints_encode_values_and_tickers() {
+        assert_eq!(
+            endpoint(
+                "/v3/reference/tickers",
+                &[("market", "stocks"), ("search", "a&b c")]
+            ),
+            "/v3/reference/tickers?market=stocks&search=a%26b+c"
+        );
+        assert_eq!(path_segment("X:BTCUSD"), "X:BTCUSD");
+        assert_eq!(path_segment("BRK.A"), "BRK.A");
+        assert_eq!(path_segment("A#B?"), "A%23B%3F");
+    }
+}

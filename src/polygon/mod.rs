@@ -1,0 +1,14 @@
+//! The Polygon.io / Massive REST API: one client, one shared rate limiter,
+//! retries and pagination, and the typed answers of the endpoints finpipe uses.
+
+mod client;
+mod error;
+mod limiter;
+mod retry;
+mod types;
+
+pub use client::{Client, ClientOptions, ClientStats, Page, Pages, endpoint, path_segment};
+pub use error::{ApiError, ServerReply};
+pub use limiter::{Limiter, RateLimit};
+pub use retry::RetryPolicy;
+pub use types::{AggBar, Envelope, ErrorBody, GroupedBar, TickerRecord, TickerType};

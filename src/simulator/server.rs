@@ -1,0 +1,418 @@
+//! The simulator's HTTP side: binds 127.0.0.1, checks the key, applies the
+//! per-minute limit and armed faults, logs every request, and hands the rest
+//! to [`routes`](super::routes).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::faults::{Fault, FaultKind, FaultPlan};
+use super::market::Market;
+use super::reference::{Reference, WorldSize};
+use super::routes;
+
+/// The key the simulator accepts unless told otherwise.
+pub const DEFAULT_SIM_KEY: &str = "sim-key";
+
+/// A server-side request budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimRateLimit {
+    pub requests: u32,
+    pub window: Duration,
+    /// Whether 429 answers carry `Retry-After`.
+    pub retry_after: bool,
+}
+
+/// How the simulator behaves.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The only API key accepted (Bearer header or `apiKey` query).
+    pub api_key: String,
+    /// "Today" on the server: ranges ending after it answer 403.
+    pub today: NaiveDate,
+    pub world: WorldSize,
+    pub rate_limit: Option<SimRateLimit>,
+    /// Added to every answer (benchmarks).
+    pub latency: Duration,
+    /// The host `next_url` points at, as the real API's does; clients must
+    /// follow only its path and query.
+    pub next_url_host: String,
+}
+
+impl SimConfig {
+    /// The default world, with `today` as the server's date.
+    pub fn new(today: NaiveDate) -> Self {
+        Self {
+            api_key: DEFAULT_SIM_KEY.to_owned(),
+            today,
+            world: WorldSize::default(),
+            rate_limit: None,
+            latency: Duration::ZERO,
+            next_url_host: "https://api.massive.com".to_owned(),
+        }
+    }
+}
+
+/// How the request authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Auth {
+    Bearer,
+    QueryKey,
+    Missing,
+    Wrong,
+}
+
+/// One request as the simulator saw it. The query has any `apiKey` removed.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    pub seq: u64,
+    /// Arrival time since the simulator started.
+    pub at: Duration,
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+    pub auth: Auth,
+    pub fault: Option<&'static str>,
+}
+
+impl RequestRecord {
+    /// True for range, grouped-daily and other `/v2/aggs/` requests.
+    pub fn is_aggregates(&self) -> bool {
+        self.path.starts_with("/v2/aggs/")
+    }
+}
+
+pub(crate) struct SimState {
+    pub(crate) config: SimConfig,
+    pub(crate) market: Market,
+    started: Instant,
+    seq: AtomicU64,
+    rate: Mutex<RateState>,
+    faults: Mutex<FaultPlan>,
+    log: Mutex<Vec<RequestRecord>>,
+}
+
+#[derive(Default)]
+struct RateState {
+    limit: Option<SimRateLimit>,
+    accepted: VecDeque<Instant>,
+}
+
+impl SimState {
+    /// A request id in the real format (32 hex digits), unique per request.
+    pub(crate) fn request_id(&self, seq: u64) -> String {
+        let mut x = seq.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        format!("{:016x}{:016x}", x ^ (x >> 31), seq)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Starts a simulator on 127.0.0.1, on a free port.
+    pub async fn start(config: SimConfig) -> io::Result<Self> {
+        Self::start_on(config, 0).await
+    }
+
+    /// Starts a simulator on 127.0.0.1:`port` (0 picks a free port).
+    pub async fn start_on(config: SimConfig, port: u16) -> io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let market = Market::new(Reference::generate(&config.world));
+        let state = Arc::new(SimState {
+            rate: Mutex::new(RateState {
+                limit: config.rate_limit,
+                accepted: VecDeque::new(),
+            }),
+            config,
+            market,
+            started: Instant::now(),
+            seq: AtomicU64::new(0),
+            faults: Mutex::new(FaultPlan::default()),
+            log: Mutex::new(Vec::new()),
+        });
+        let app: Router = routes::router()
+            .layer(middleware::from_fn_with_state(Arc::clone(&state), gate))
+            .with_state(Arc::clone(&state));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!("simulator stopped: {e}");
+            }
+        });
+        Ok(Self {
+            addr,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The key the simulator accepts.
+    pub fn api_key(&self) -> &str {
+        &self.state.config.api_key
+    }
+
+    /// The simulated market (the same data every answer is built from).
+    pub fn market(&self) -> &Market {
+        &self.state.market
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.state.log).clone()
+    }
+
+    /// Forgets the request log.
+    pub fn clear_requests(&self) {
+        lock(&self.state.log).clear();
+    }
+
+    /// Arms a fault.
+    pub fn inject(&self, fault: Fault) {
+        lock(&self.state.faults).arm(fault);
+    }
+
+    /// Disarms every fault.
+    pub fn clear_faults(&self) {
+        lock(&self.state.faults).clear();
+    }
+
+    /// Changes the server-side request budget.
+    pub fn set_rate_limit(&self, limit: Option<SimRateLimit>) {
+        let mut rate = lock(&self.state.rate);
+        rate.limit = limit;
+        rate.accepted.clear();
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        self.signal_stop();
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    fn signal_stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.signal_stop();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Everything that happens before and after a route: latency, auth, rate
+/// limit, faults, logging.
+async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
+    let seq = state.seq.fetch_add(1, Ordering::Relaxed);
+    let arrived = Instant::now();
+    let path = request.uri().path().to_owned();
+    let query = redact_key(request.uri().query().unwrap_or(""));
+    let auth = authenticate(&request, &state.config.api_key);
+    let request_id = state.request_id(seq);
+
+    if !state.config.latency.is_zero() {
+        tokio::time::sleep(state.config.latency).await;
+    }
+    let mut fault_name = None;
+    let response = match auth {
+        Auth::Missing => routes::error_reply(
+            StatusCode::UNAUTHORIZED,
+            "ERROR",
+            "API Key was not provided",
+            &request_id,
+        ),
+        Auth::Wrong => routes::error_reply(
+            StatusCode::UNAUTHORIZED,
+            "ERROR",
+            "Unknown API Key",
+            &request_id,
+        ),
+        Auth::Bearer | Auth::QueryKey => {
+            if let Some(retry_after) = over_limit(&state, arrived) {
+                fault_name = Some("rate-limit");
+                too_many_requests(&request_id, retry_after)
+            } else {
+                let fault = lock(&state.faults).take(&path);
+                fault_name = fault.as_ref().map(FaultKind::name);
+                match fault {
+                    None => next.run(request).await,
+                    Some(kind) => apply_fault(kind, request, next, &request_id).await,
+                }
+            }
+        }
+    };
+    let record = RequestRecord {
+        seq,
+        at: arrived - state.started,
+        path,
+        query,
+        status: response.status().as_u16(),
+        auth,
+        fault: fault_name,
+    };
+    lock(&state.log).push(record);
+    response
+}
+
+fn authenticate(request: &Request, key: &str) -> Auth {
+    let bearer = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let query_key = request.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "apiKey")
+            .map(|(_, v)| v.into_owned())
+    });
+    match (bearer, query_key) {
+        (Some(given), _) if given == key => Auth::Bearer,
+        (_, Some(given)) if given == key => Auth::QueryKey,
+        (None, None) => Auth::Missing,
+        _ => Auth::Wrong,
+    }
+}
+
+fn redact_key(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| !pair.starts_with("apiKey="))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `Some(retry_after_seconds)` when the request exceeds the budget.
+fn over_limit(state: &SimState, now: Instant) -> Option<Option<u64>> {
+    let mut rate = lock(&state.rate);
+    let limit = rate.limit?;
+    while rate
+        .accepted
+        .front()
+        .is_some_and(|t| *t + limit.window <= now)
+    {
+        rate.accepted.pop_front();
+    }
+    if rate.accepted.len() < limit.requests as usize {
+        rate.accepted.push_back(now);
+        return None;
+    }
+    let free_at = rate.accepted.front().map_or(now, |t| *t + limit.window);
+    let wait = (free_at - now).as_secs_f64().ceil().max(1.0) as u64;
+    Some(limit.retry_after.then_some(wait))
+}
+
+fn too_many_requests(request_id: &str, retry_after: Option<u64>) -> Response {
+    let mut response = routes::error_reply(
+        StatusCode::TOO_MANY_REQUESTS,
+        "ERROR",
+        "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue. https://massive.com/pricing",
+        request_id,
+    );
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+async fn apply_fault(kind: FaultKind, request: Request, next: Next, request_id: &str) -> Response {
+    match kind {
+        FaultKind::ServerError => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1></body></html>",
+        )
+            .into_response(),
+        FaultKind::BadGateway => StatusCode::BAD_GATEWAY.into_response(),
+        FaultKind::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            routes::error_reply(status, "ERROR", "Injected failure.", request_id)
+        }
+        FaultKind::TooManyRequests { retry_after } => too_many_requests(request_id, retry_after),
+        FaultKind::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            next.run(request).await
+        }
+        FaultKind::MalformedJson => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{\"status\":\"OK\",\"results\":[{\"t\":oops}",
+        )
+            .into_response(),
+        FaultKind::TruncatedBody => {
+            let body = full_body(next.run(request).await).await;
+            let half = body.slice(..body.len() / 2);
+            ([(header::CONTENT_TYPE, "application/json")], half).into_response()
+        }
+        FaultKind::DropConnection => {
+            let body = full_body(next.run(request).await).await;
+            let total = body.len();
+            let half = body.slice(..total / 2);
+            let chunks: Vec<Result<Bytes, io::Error>> = vec![
+                Ok(half),
+                Err(io::Error::new(io::ErrorKind::ConnectionReset, "injected drop")),
+            ];
+            let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+            response
+        }
+    }
+}
+
+async fn full_body(response: Response) -> Bytes {
+    axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default()
+}

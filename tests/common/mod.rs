@@ -1,0 +1,121 @@
+//! Shared test helpers: a simulator on loopback, a temporary working
+//! directory, and the real `finpipe` binary run against them.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use chrono::NaiveDate;
+use finpipe::simulator::{SimConfig, Simulator};
+use tempfile::TempDir;
+
+/// The date every test's simulator calls "today", and the pinned clock.
+pub const TODAY: &str = "2024-12-02";
+pub const NOW: &str = "2024-12-02T23:00:00Z";
+
+pub fn today() -> NaiveDate {
+    TODAY.parse().unwrap()
+}
+
+/// A simulator with the default world.
+pub async fn simulator() -> Simulator {
+    simulator_with(|_| {}).await
+}
+
+/// A simulator configured by `adjust`.
+pub async fn simulator_with(adjust: impl FnOnce(&mut SimConfig)) -> Simulator {
+    let mut config = SimConfig::new(today());
+    adjust(&mut config);
+    Simulator::start(config).await.expect("simulator starts")
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from_output(output: Output) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Both streams, for "never appears anywhere" checks.
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// A temporary working directory in which the binary runs with a clean
+/// environment (no inherited keys or settings).
+pub struct Workspace {
+    pub dir: TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            env: vec![("FINPIPE_NOW".into(), NOW.into())],
+        }
+    }
+
+    /// A workspace whose environment points finpipe at `sim`, with fast retries
+    /// and no client-side limit.
+    pub fn for_sim(sim: &Simulator) -> Self {
+        Self::new()
+            .env("MASSIVE_API_BASE_URL", &sim.base_url())
+            .env("MASSIVE_API_KEY", sim.api_key())
+            .env("POLYGON_RATE_LIMIT", "unlimited")
+            .env("FINPIPE_RETRY_BASE", "10ms")
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.retain(|(n, _)| n != name);
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Runs `finpipe <args>` in the workspace and waits for it.
+    pub async fn run(&self, args: &[&str]) -> Run {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_finpipe"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .await
+            .expect("finpipe runs");
+        Run::from_output(output)
+    }
+}
+
+/// The largest number of `times` inside any half-open window of `window`.
+pub fn max_in_window(times: &[std::time::Duration], window: std::time::Duration) -> usize {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..sorted.len() {
+        while sorted[end] - sorted[start] >= window {
+            start += 1;
+        }
+        best = best.max(end - start + 1);
+    }
+    best
+}
