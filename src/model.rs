@@ -88,6 +88,22 @@ impl Timespan {
         }
     }
 
+    /// Parses Polygon's path segment (`minute`, `day`, …; lowercase only).
+    pub fn from_polygon(segment: &str) -> Option<Self> {
+        [
+            Self::Second,
+            Self::Minute,
+            Self::Hour,
+            Self::Day,
+            Self::Week,
+            Self::Month,
+            Self::Quarter,
+            Self::Year,
+        ]
+        .into_iter()
+        .find(|t| t.as_polygon() == segment)
+    }
+
     /// The short suffix used in finpipe's timeframe names (`1m`, `1h`, `1mo`).
     fn suffix(self) -> &'static str {
         match self {

@@ -12,40 +12,14 @@ use crate::simulator::market::{Bar, BarAccumulator, Market};
 use crate::simulator::path::day_number;
 use crate::simulator::reference::TickerInfo;
 
-/// A bar width unit (`second` is not simulated).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Timespan {
-    Minute,
-    Hour,
-    Day,
-    Week,
-    Month,
-    Quarter,
-    Year,
-}
+pub use crate::model::Timespan;
 
-impl Timespan {
-    /// Parses the path segment (`minute hour day week month quarter year`).
-    pub fn parse(s: &str) -> Option<Timespan> {
-        Some(match s {
-            "minute" => Timespan::Minute,
-            "hour" => Timespan::Hour,
-            "day" => Timespan::Day,
-            "week" => Timespan::Week,
-            "month" => Timespan::Month,
-            "quarter" => Timespan::Quarter,
-            "year" => Timespan::Year,
-            _ => return None,
-        })
-    }
-
-    /// The width of one unit in ms for minute and hour; `None` for calendar units.
-    fn fixed_ms(self) -> Option<i64> {
-        match self {
-            Timespan::Minute => Some(60_000),
-            Timespan::Hour => Some(3_600_000),
-            _ => None,
-        }
+/// The width of one unit in ms for minute and hour; `None` for calendar units
+/// (and for seconds, which the simulator does not serve: its base is minutes).
+fn fixed_ms(timespan: Timespan) -> Option<i64> {
+    match timespan {
+        Timespan::Minute | Timespan::Hour => timespan.fixed_millis(),
+        _ => None,
     }
 }
 
@@ -92,8 +66,8 @@ pub struct AggPage {
 /// The bars of `q` for `info`, ascending, capped at `q.limit` base aggregates.
 pub fn range_aggregates(market: &Market, info: &TickerInfo, q: &AggQuery) -> AggPage {
     let mut pager = Pager::new(q.limit);
-    if q.multiplier > 0 {
-        match q.timespan.fixed_ms() {
+    if q.multiplier > 0 && q.timespan != Timespan::Second {
+        match fixed_ms(q.timespan) {
             Some(unit_ms) => intraday(
                 market,
                 info,

@@ -73,10 +73,9 @@ fn assert_aggregates(fine: &[Bar], coarse: &[Bar], end: impl Fn(i64) -> i64) {
 
 #[test]
 fn parsing() {
-    assert_eq!(Timespan::parse("minute"), Some(Timespan::Minute));
-    assert_eq!(Timespan::parse("quarter"), Some(Timespan::Quarter));
-    assert_eq!(Timespan::parse("second"), None);
-    assert_eq!(Timespan::parse("Minute"), None);
+    assert_eq!(Timespan::from_polygon("minute"), Some(Timespan::Minute));
+    assert_eq!(Timespan::from_polygon("quarter"), Some(Timespan::Quarter));
+    assert_eq!(Timespan::from_polygon("Minute"), None);
     assert_eq!(
         RangeBound::parse("2023-07-31"),
         Some(RangeBound::Date(d("2023-07-31")))

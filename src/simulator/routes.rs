@@ -127,6 +127,23 @@ fn encode_cursor(pairs: &[(&str, String)]) -> String {
     URL_SAFE_NO_PAD.encode(query)
 }
 
+/// The effective query of a listing and its page size, or why it is a bad request.
+fn listing_query(
+    params: HashMap<String, String>,
+    default_limit: usize,
+) -> Result<(HashMap<String, String>, usize), String> {
+    let params = effective(params)?;
+    let limit = limit(&params, default_limit, REFERENCE_MAX_LIMIT)?;
+    Ok((params, limit))
+}
+
+/// A `YYYY-MM-DD` query parameter.
+fn date_param(params: &HashMap<String, String>, name: &str) -> Option<NaiveDate> {
+    params
+        .get(name)
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+}
+
 /// The effective query: a cursor, when given, replaces the other parameters.
 fn effective(params: HashMap<String, String>) -> Result<HashMap<String, String>, String> {
     match params.get("cursor") {
@@ -203,7 +220,7 @@ async fn range(
         Ok(p) => p,
         Err(e) => return bad_request(&state, &e),
     };
-    let Some(span) = Timespan::parse(&timespan) else {
+    let Some(span) = Timespan::from_polygon(&timespan).filter(|t| *t != Timespan::Second) else {
         return bad_request(&state, &format!("Unsupported timespan '{timespan}'"));
     };
     let multiplier = match multiplier.parse::<u32>() {
@@ -422,12 +439,8 @@ where
 }
 
 async fn tickers(State(state): Shared, Query(params): Params) -> Response {
-    let params = match effective(params) {
-        Ok(p) => p,
-        Err(e) => return bad_request(&state, &e),
-    };
-    let limit = match limit(&params, TICKERS_DEFAULT_LIMIT, REFERENCE_MAX_LIMIT) {
-        Ok(l) => l,
+    let (params, limit) = match listing_query(params, TICKERS_DEFAULT_LIMIT) {
+        Ok(query) => query,
         Err(e) => return bad_request(&state, &e),
     };
     let active = flag(&params, "active", true);
@@ -510,22 +523,17 @@ async fn ticker_types(State(state): Shared, Query(params): Params) -> Response {
 }
 
 async fn contracts(State(state): Shared, Query(params): Params) -> Response {
-    let params = match effective(params) {
-        Ok(p) => p,
-        Err(e) => return bad_request(&state, &e),
-    };
-    let limit = match limit(&params, CONTRACTS_DEFAULT_LIMIT, REFERENCE_MAX_LIMIT) {
-        Ok(l) => l,
+    let (params, limit) = match listing_query(params, CONTRACTS_DEFAULT_LIMIT) {
+        Ok(query) => query,
         Err(e) => return bad_request(&state, &e),
     };
     let get = |k: &str| params.get(k).map(String::as_str);
     let today = state.config.today;
     let expired = flag(&params, "expired", false);
-    let date_param = |k: &str| get(k).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     let (gte, lte, exact) = (
-        date_param("expiration_date.gte"),
-        date_param("expiration_date.lte"),
-        date_param("expiration_date"),
+        date_param(&params, "expiration_date.gte"),
+        date_param(&params, "expiration_date.lte"),
+        date_param(&params, "expiration_date"),
     );
     let all = match get("underlying_ticker") {
         Some(underlying) => state.market.reference().option_contracts(underlying),
@@ -564,19 +572,14 @@ async fn contracts(State(state): Shared, Query(params): Params) -> Response {
 }
 
 async fn splits(State(state): Shared, Query(params): Params) -> Response {
-    let params = match effective(params) {
-        Ok(p) => p,
-        Err(e) => return bad_request(&state, &e),
-    };
-    let limit = match limit(&params, TICKERS_DEFAULT_LIMIT, REFERENCE_MAX_LIMIT) {
-        Ok(l) => l,
+    let (params, limit) = match listing_query(params, TICKERS_DEFAULT_LIMIT) {
+        Ok(query) => query,
         Err(e) => return bad_request(&state, &e),
     };
     let get = |k: &str| params.get(k).map(String::as_str);
-    let date_param = |k: &str| get(k).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
     let (gte, lte) = (
-        date_param("execution_date.gte"),
-        date_param("execution_date.lte"),
+        date_param(&params, "execution_date.gte"),
+        date_param(&params, "execution_date.lte"),
     );
     let mut all: Vec<(String, Value)> = Vec::new();
     for info in state.market.reference().tickers() {
