@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::suggest::nearest;
@@ -38,6 +40,20 @@ impl Ticker {
     /// The symbol as Polygon spells it.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl Ticker {
+    /// The asset class, from Polygon's ticker prefixes (`X:` crypto, `C:` fx,
+    /// `I:` indices, `O:` options; anything else is a stock, OTC included).
+    pub fn asset_class(&self) -> AssetClass {
+        match self.0.split_once(':').map(|(prefix, _)| prefix) {
+            Some("X") => AssetClass::Crypto,
+            Some("C") => AssetClass::Fx,
+            Some("I") => AssetClass::Indices,
+            Some("O") => AssetClass::Options,
+            _ => AssetClass::Stocks,
+        }
     }
 }
 
@@ -228,6 +244,99 @@ pub fn parse_timeframes(list: &str) -> Result<Vec<Timeframe>, InvalidTimeframe> 
     Ok(out)
 }
 
+/// What kind of instrument a ticker is; decides its day zone and calendar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AssetClass {
+    Stocks,
+    Options,
+    Indices,
+    Crypto,
+    Fx,
+}
+
+impl AssetClass {
+    /// The zone whose midnight starts a daily bar and whose date names a
+    /// bar's day: America/New_York for all but forex, which uses UTC.
+    pub fn day_zone(self) -> Tz {
+        match self {
+            Self::Fx => Tz::UTC,
+            _ => chrono_tz::America::New_York,
+        }
+    }
+
+    /// The date of instant `ms` (UTC milliseconds) in the day zone.
+    pub fn date_of(self, ms: i64) -> NaiveDate {
+        let utc = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
+        utc.with_timezone(&self.day_zone()).date_naive()
+    }
+
+    /// Midnight of `date` in the day zone, as UTC milliseconds.
+    pub fn midnight_ms(self, date: NaiveDate) -> i64 {
+        let zone = self.day_zone();
+        let naive = date.and_time(chrono::NaiveTime::MIN);
+        // Midnight exists in every zone finpipe uses (DST changes happen at 02:00).
+        zone.from_local_datetime(&naive).earliest().map_or_else(
+            || naive.and_utc().timestamp_millis(),
+            |t| t.timestamp_millis(),
+        )
+    }
+}
+
+/// Whether prices are split-adjusted. A series never mixes the two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    Unadjusted,
+    Adjusted,
+}
+
+impl Basis {
+    pub fn from_adjusted(adjusted: bool) -> Self {
+        if adjusted {
+            Self::Adjusted
+        } else {
+            Self::Unadjusted
+        }
+    }
+
+    pub fn is_adjusted(self) -> bool {
+        self == Self::Adjusted
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unadjusted => "unadjusted",
+            Self::Adjusted => "adjusted",
+        }
+    }
+}
+
+/// One bar in finpipe's schema (README "The bar schema"). `timestamp` is the
+/// window start in UTC milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bar {
+    pub timestamp: i64,
+    pub open: f64,
+    pub high: f64,
+    pub low: f64,
+    pub close: f64,
+    pub volume: Option<f64>,
+    pub vwap: Option<f64>,
+    pub transactions: Option<i64>,
+}
+
+/// The file a bar belongs to: `YYYY-MM` for intraday timeframes, `YYYY` for
+/// daily and longer, from the bar's date in its asset class's day zone, so one
+/// trading day never straddles two files. Every writer uses this function.
+pub fn period_of(class: AssetClass, timeframe: Timeframe, timestamp_ms: i64) -> String {
+    let date = class.date_of(timestamp_ms);
+    if timeframe.fixed_millis().is_some() {
+        date.format("%Y-%m").to_string()
+    } else {
+        date.format("%Y").to_string()
+    }
+}
+
 /// A discovery category: a named slice of Polygon's reference data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -359,6 +468,33 @@ mod tests {
         assert_eq!("US-Equities".parse::<Category>(), Ok(Category::UsEquities));
         let err = "etfs".parse::<Category>().unwrap_err().to_string();
         assert!(err.contains("did you mean \"etf\""), "{err}");
+    }
+
+    #[test]
+    fn periods_follow_the_day_zone() {
+        // 2024-03-01 02:00Z is still February 29 in New York.
+        let ms = 1_709_258_400_000;
+        let stock = Ticker::new("AAPL").unwrap().asset_class();
+        let fx = Ticker::new("C:EURUSD").unwrap().asset_class();
+        assert_eq!(period_of(stock, Timeframe::MINUTE, ms), "2024-02");
+        assert_eq!(period_of(fx, Timeframe::MINUTE, ms), "2024-03");
+        assert_eq!(period_of(stock, Timeframe::DAY, ms), "2024");
+        // Daily bars start at midnight of the zone: EST in January, EDT in July.
+        let jan = NaiveDate::from_ymd_opt(2005, 4, 1).unwrap();
+        assert_eq!(stock.midnight_ms(jan), 1_112_331_600_000);
+        assert_eq!(fx.midnight_ms(jan), 1_112_313_600_000);
+        assert_eq!(
+            Ticker::new("X:BTCUSD").unwrap().asset_class(),
+            AssetClass::Crypto
+        );
+        assert_eq!(
+            Ticker::new("O:AAPL250117C00150000").unwrap().asset_class(),
+            AssetClass::Options
+        );
+        assert_eq!(
+            Ticker::new("I:SPX").unwrap().asset_class(),
+            AssetClass::Indices
+        );
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! `finpipe demo`: the real code paths against the built-in simulator on
-//! loopback. Needs no key and no network.
+//! loopback (discovery of every category, then a small backfill into
+//! Parquet). Needs no key and no network.
 
 use std::path::PathBuf;
 
+use chrono::Days;
 use clap::Args;
-use finpipe::config::{Origin, Secret};
+use finpipe::config::{Origin, Secret, Setting};
 use finpipe::discover::DiscoverRequest;
-use finpipe::model::Category;
+use finpipe::model::{Category, Ticker, Timeframe};
+use finpipe::plan::market_today;
 use finpipe::polygon::RateLimit;
 use finpipe::simulator::{SimConfig, Simulator};
 
+use super::backfill::{RunArgs, TimeframeList, WorkArgs, plan_and_drain};
 use super::discover::{discover_and_write, print_summary};
 use super::{Context, Exit, Failure};
 
@@ -21,7 +25,7 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
 pub struct DemoArgs {
-    /// Where the demo writes its universe files
+    /// Where the demo writes its universe files and its library
     #[arg(long, value_name = "DIR", default_value = "finpipe-demo")]
     dir: PathBuf,
 }
@@ -50,56 +54,104 @@ fn discoveries() -> Vec<(Category, DiscoverRequest)> {
     ]
 }
 
+/// The dozen tickers the demo backfills: stocks, ETFs, crypto, forex, an index.
+const BACKFILL: [&str; 12] = [
+    "AAPL", "MSFT", "NVDA", "AMZN", "TSLA", "JPM", "SPY", "QQQ", "X:BTCUSD", "X:ETHUSD",
+    "C:EURUSD", "I:SPX",
+];
+
+/// A context that talks to the simulator and writes under the demo directory.
+fn demo_context(context: &Context, sim: &Simulator, dir: &std::path::Path) -> Context {
+    let mut config = context.config.clone();
+    config.api_url = Setting {
+        value: sim.base_url(),
+        origin: Origin::Flag("demo"),
+    };
+    config.api_key = Setting {
+        value: Some(Secret::new(sim.api_key())),
+        origin: Origin::Flag("demo"),
+    };
+    // The free plan's 5 requests a minute would make the demo crawl; unless a
+    // rate was chosen explicitly, the demo allows 50 a second.
+    if config.rate_limit.origin == Origin::Default {
+        config.rate_limit.value = RateLimit::per_second(50);
+    }
+    config.data_dir = Setting {
+        value: dir.join("data"),
+        origin: Origin::Flag("demo"),
+    };
+    config.db.origin = Origin::Default;
+    Context {
+        config,
+        env: context.env.clone(),
+        clock: context.clock,
+        quiet: context.quiet,
+    }
+}
+
 pub async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
-    let today = context.clock.now().date_naive();
+    let today = market_today(context.clock.now());
     let sim = Simulator::start(SimConfig::new(today))
         .await
         .map_err(|e| Failure::failed(format!("cannot start the simulator on 127.0.0.1: {e}")))?;
+    let demo = demo_context(context, &sim, &args.dir);
     println!(
-        "finpipe demo: a deterministic Polygon simulator is listening on {} (today is {today} there)",
-        sim.base_url()
-    );
-    // The free plan's 5 requests a minute would make the demo crawl; unless a
-    // rate was chosen explicitly, the demo allows 50 a second.
-    let mut demo_context_rate = context.config.rate_limit.clone();
-    if demo_context_rate.origin == Origin::Default {
-        demo_context_rate.value = RateLimit::per_second(50);
-    }
-    let client = {
-        let mut limited = context.config.clone();
-        limited.rate_limit = demo_context_rate;
-        let demo = Context {
-            config: limited,
-            env: context.env.clone(),
-            clock: context.clock,
-            quiet: context.quiet,
-        };
-        demo.client_for(sim.base_url(), Secret::new(sim.api_key()))?
-    };
-    println!(
-        "rate limit {}; universe files go to {}\n",
-        client.limiter().limit(),
-        args.dir.join("universe").display()
+        "finpipe demo: a deterministic Polygon simulator is listening on {} (today is {today} there); rate limit {}",
+        sim.base_url(),
+        demo.config.rate_limit.value
     );
 
+    println!(
+        "\n1. discover: every category -> {}",
+        args.dir.join("universe").display()
+    );
+    let client = demo.client()?;
     let out = args.dir.join("universe");
     for (category, request) in discoveries() {
         let before = client.stats().requests();
-        let outcome = discover_and_write(context, &client, category, &request, &out).await?;
+        let outcome = discover_and_write(&demo, &client, category, &request, &out).await?;
         print_summary(&outcome, client.stats().requests() - before);
     }
+
+    let start = today - Days::new(21);
+    println!(
+        "\n2. backfill: {} tickers, 1m/5m/1h/1d, {start} to {today} -> {}",
+        BACKFILL.len(),
+        demo.config.data_dir.value.display()
+    );
+    let tickers = BACKFILL
+        .iter()
+        .filter_map(|t| Ticker::new(*t).ok())
+        .collect();
+    let work = WorkArgs {
+        timeframes: TimeframeList(
+            ["1m", "5m", "1h", "1d"]
+                .iter()
+                .filter_map(|t| t.parse::<Timeframe>().ok())
+                .collect(),
+        ),
+        start,
+        end: Some(today),
+        adjusted: false,
+    };
+    let exit = plan_and_drain(&demo, tickers, &work, &RunArgs::default()).await?;
     let served = sim.requests().len();
-    println!(
-        "\n{} requests sent, {served} served by the simulator, {} retried, {} rate limited.",
-        client.stats().requests(),
-        client.stats().retries(),
-        client.stats().rate_limited()
-    );
-    println!(
-        "Universe files are in {}/. With a real key, the same command reads:",
-        out.display()
-    );
-    println!("  MASSIVE_API_KEY=... finpipe discover etf --limit 500");
     sim.stop().await;
-    Ok(Exit::Ok)
+
+    let data = demo.config.data_dir.value.display().to_string();
+    println!(
+        "\n{served} requests served by the simulator. The library is plain Parquet, one file per ticker, timeframe and month:"
+    );
+    println!("  {data}/AAPL/1m/{}.parquet", today.format("%Y-%m"));
+    println!("\n3. read it:");
+    println!(
+        "  duckdb -c \"SELECT ticker, count(*) AS days, max(close) FROM read_parquet('{data}/*/1d/*.parquet') GROUP BY ticker\""
+    );
+    println!(
+        "  python3 -c \"import polars as pl; print(pl.scan_parquet('{data}/AAPL/5m/*.parquet').collect().tail())\""
+    );
+    println!(
+        "\nWith a real key: MASSIVE_API_KEY=... finpipe discover etf --limit 500, then finpipe backfill universe/etf_<date>.json --timeframes 1m,1d --start 2024-01-01"
+    );
+    Ok(exit)
 }

@@ -2,11 +2,14 @@
 //! to exit codes. Everything the user sees is printed from here (and its
 //! submodules); the library never prints.
 
+mod backfill;
 mod config_cmd;
 mod demo;
 mod discover;
 mod output;
+mod progress;
 mod simulator;
+mod status;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,7 +29,6 @@ pub enum Exit {
     /// The command or configuration must change (usage, bad input, missing or rejected key).
     Usage = 2,
     /// Another run holds the lock.
-    #[allow(dead_code)] // used by run/backfill/update
     Locked = 3,
     /// Interrupted (Ctrl-C).
     Interrupted = 130,
@@ -74,6 +76,9 @@ Examples:
   finpipe demo                                  # everything offline, against the built-in simulator
   finpipe discover etf --limit 500              # writes universe/etf_<YYYYMMDD>.json
   finpipe discover options --underlying AAPL
+  finpipe backfill universe/etf_20241201.json --timeframes 1m,1d --start 2024-01-01
+  finpipe run-once AAPL --timeframes 1h,1d --start 2024-11-01
+  finpipe status
   finpipe config                                # effective settings and where they came from
 
 Exit codes: 0 all done, 1 some work failed, 2 usage or configuration error, 3 another run holds the lock, 130 interrupted.";
@@ -180,6 +185,18 @@ impl GlobalArgs {
 enum Command {
     /// Find the tickers of a category and write a universe file
     Discover(discover::DiscoverArgs),
+    /// Plan and run: fetch the bars of a universe into the Parquet library
+    Backfill(backfill::BackfillArgs),
+    /// Put the work for a universe in the job table (idempotent)
+    Plan(backfill::PlanArgs),
+    /// Run the jobs in the table
+    Run(backfill::RunCmdArgs),
+    /// Backfill one ticker, without a universe file
+    RunOnce(backfill::RunOnceArgs),
+    /// Jobs per state, failed jobs, and the library's coverage per ticker and timeframe
+    Status(status::StatusArgs),
+    /// List, retry or clear jobs
+    Jobs(status::JobsArgs),
     /// Show the effective settings and where each came from (secrets masked)
     Config,
     /// Run finpipe end to end against the built-in simulator: no key, no network
@@ -264,6 +281,12 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
     runtime.block_on(async move {
         match cli.command {
             Command::Discover(args) => interruptible(discover::run(&context, args)).await,
+            Command::Backfill(args) => backfill::run_backfill(&context, args).await,
+            Command::Plan(args) => backfill::run_plan(&context, args).await,
+            Command::Run(args) => backfill::run_queue(&context, args).await,
+            Command::RunOnce(args) => backfill::run_once(&context, args).await,
+            Command::Status(args) => status::run_status(&context, args).await,
+            Command::Jobs(args) => status::run_jobs(&context, args).await,
             Command::Config => config_cmd::run(&context),
             Command::Demo(args) => interruptible(demo::run(&context, args)).await,
             Command::Simulator(args) => simulator::run(&context, args).await,

@@ -95,6 +95,16 @@ pub fn error(message: &str) {
     });
 }
 
+/// Adds a bar to the screen's bars (drawn only on a terminal).
+pub fn add_bar(bar: ProgressBar) -> ProgressBar {
+    bars().add(bar)
+}
+
+/// Prints a note (not an error) on stderr.
+pub fn note(message: &str) {
+    bars().suspend(|| eprintln!("note: {message}"));
+}
+
 /// A spinner with a message, shown only on a terminal.
 pub fn spinner(quiet: bool, message: &str) -> ProgressBar {
     if quiet || !interactive() {

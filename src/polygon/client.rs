@@ -354,6 +354,33 @@ impl<T: DeserializeOwned> Pages<T> {
     }
 }
 
+/// The range-aggregates endpoint for one ticker and timeframe, asking for the
+/// most a request can answer (`limit=50000`), ascending, with `adjusted` set
+/// explicitly (the API's default is adjusted). `from`/`to` are `YYYY-MM-DD` or
+/// Unix milliseconds, both inclusive.
+pub fn aggregates_endpoint(
+    ticker: &crate::model::Ticker,
+    timeframe: crate::model::Timeframe,
+    from: &str,
+    to: &str,
+    adjusted: bool,
+) -> String {
+    let path = format!(
+        "/v2/aggs/ticker/{}/range/{}/{}/{from}/{to}",
+        path_segment(ticker.as_str()),
+        timeframe.multiplier,
+        timeframe.timespan.as_polygon()
+    );
+    endpoint(
+        &path,
+        &[
+            ("adjusted", if adjusted { "true" } else { "false" }),
+            ("sort", "asc"),
+            ("limit", "50000"),
+        ],
+    )
+}
+
 /// Builds `path?k=v&…` with each value percent-encoded.
 pub fn endpoint(path: &str, params: &[(&str, &str)]) -> String {
     if params.is_empty() {

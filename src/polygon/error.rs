@@ -85,6 +85,9 @@ pub enum ApiError {
         attempts: u32,
     },
 
+    #[error("inconsistent answer from {endpoint}: {detail}")]
+    Inconsistent { endpoint: String, detail: String },
+
     #[error("invalid API base URL {url:?}: {reason}. Pass --api-url or set MASSIVE_API_BASE_URL")]
     BaseUrl { url: String, reason: String },
 
@@ -111,6 +114,16 @@ impl ApiError {
             | Self::RateLimited { reply, .. } => Some(reply.status),
             Self::Decode { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// True when trying the same request again later may succeed (the server
+    /// failed, the network failed, the body was garbled, or it kept saying 429).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Http { reply, .. } => reply.status == 408 || reply.status >= 500,
+            Self::RateLimited { .. } | Self::Transport { .. } | Self::Decode { .. } => true,
+            _ => false,
         }
     }
 

@@ -7,7 +7,9 @@ mod limiter;
 mod retry;
 mod types;
 
-pub use client::{Client, ClientOptions, ClientStats, Page, Pages, endpoint, path_segment};
+pub use client::{
+    Client, ClientOptions, ClientStats, Page, Pages, aggregates_endpoint, endpoint, path_segment,
+};
 pub use error::{ApiError, ServerReply};
 pub use limiter::{Limiter, RateLimit};
 pub use retry::RetryPolicy;

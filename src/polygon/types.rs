@@ -36,6 +36,21 @@ pub struct AggBar {
     pub n: Option<i64>,
 }
 
+impl From<&AggBar> for crate::model::Bar {
+    fn from(bar: &AggBar) -> Self {
+        Self {
+            timestamp: bar.t,
+            open: bar.o,
+            high: bar.h,
+            low: bar.l,
+            close: bar.c,
+            volume: bar.v,
+            vwap: bar.vw,
+            transactions: bar.n,
+        }
+    }
+}
+
 /// One bar of a grouped-daily answer: an aggregate plus its ticker `T`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupedBar {

@@ -7,6 +7,7 @@ use std::process::Output;
 
 use chrono::NaiveDate;
 use finpipe::simulator::{SimConfig, Simulator};
+
 use tempfile::TempDir;
 
 /// The date every test's simulator calls "today", and the pinned clock.
@@ -83,6 +84,11 @@ impl Workspace {
         self
     }
 
+    /// The environment the binary gets.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        self.env.clone()
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -118,4 +124,93 @@ pub fn max_in_window(times: &[std::time::Duration], window: std::time::Duration)
         best = best.max(end - start + 1);
     }
     best
+}
+
+impl Workspace {
+    /// Writes a universe file listing `tickers` and returns its relative path.
+    pub fn universe(&self, name: &str, tickers: &[&str]) -> String {
+        let path = format!("{name}.json");
+        std::fs::write(self.join(&path), serde_json::to_vec(tickers).unwrap()).unwrap();
+        path
+    }
+
+    /// The library under `data/` as `{(ticker, timeframe): bars}`, read back
+    /// from the Parquet files.
+    pub fn library(
+        &self,
+        dir: &str,
+    ) -> std::collections::BTreeMap<(String, String), Vec<finpipe::model::Bar>> {
+        use finpipe::model::Basis;
+        let root = self.join(dir);
+        let mut out = std::collections::BTreeMap::new();
+        if !root.exists() {
+            return out;
+        }
+        let basis = if dir.contains("adjusted") {
+            Basis::Adjusted
+        } else {
+            Basis::Unadjusted
+        };
+        let store = finpipe::store::Store::open(&root, basis, "test").unwrap();
+        for file in store.scan(None).unwrap() {
+            let bars = store
+                .read_period(&file.ticker, file.timeframe, &file.period)
+                .unwrap();
+            out.entry((file.ticker.to_string(), file.timeframe.to_string()))
+                .or_insert_with(Vec::new)
+                .extend(bars);
+        }
+        for bars in out.values_mut() {
+            bars.sort_by_key(|b| b.timestamp);
+        }
+        out
+    }
+}
+
+/// Aggregate requests in the simulator's log (range and grouped).
+pub fn aggregate_requests(sim: &Simulator) -> Vec<String> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.is_aggregates())
+        .map(|r| format!("{}?{}", r.path, r.query))
+        .collect()
+}
+
+/// What the simulator's REST answers for one ticker and timeframe over a date
+/// range, as finpipe bars (unadjusted unless `adjusted`).
+pub fn sim_bars(
+    sim: &Simulator,
+    ticker: &str,
+    timeframe: &str,
+    from: &str,
+    to: &str,
+    adjusted: bool,
+) -> Vec<finpipe::model::Bar> {
+    use finpipe::simulator::aggregate::{AggQuery, RangeBound, range_aggregates};
+    let tf: finpipe::model::Timeframe = timeframe.parse().unwrap();
+    let Some(info) = sim.market().reference().find(ticker) else {
+        return Vec::new();
+    };
+    let query = AggQuery {
+        multiplier: tf.multiplier,
+        timespan: tf.timespan,
+        from: RangeBound::Date(from.parse().unwrap()),
+        to: RangeBound::Date(to.parse().unwrap()),
+        adjusted,
+        limit: usize::MAX,
+    };
+    range_aggregates(sim.market(), info, &query)
+        .bars
+        .iter()
+        .map(|b| finpipe::model::Bar {
+            timestamp: b.t,
+            open: b.o,
+            high: b.h,
+            low: b.l,
+            close: b.c,
+            volume: b.v,
+            vwap: b.vw,
+            transactions: b.n,
+        })
+        .collect()
 }

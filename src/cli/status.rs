@@ -1,0 +1,249 @@
+//! `finpipe status` and `finpipe jobs …`: the job table and the library's
+//! coverage, read from Parquet footers (no data pages).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::{Args, Subcommand, ValueEnum};
+use finpipe::engine::describe;
+use finpipe::jobs::JobState;
+use finpipe::model::{Ticker, Timeframe};
+use serde_json::json;
+
+use super::{Context, Exit, Failure};
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  finpipe status
+  finpipe status AAPL --interval 1m
+  finpipe status --json | jq '.series[] | select(.rows == 0)'";
+
+#[derive(Debug, Args)]
+#[command(after_help = STATUS_EXAMPLES)]
+pub struct StatusArgs {
+    /// Only this ticker
+    ticker: Option<String>,
+    /// Only this timeframe
+    #[arg(long, alias = "timeframe", value_name = "TF")]
+    interval: Option<Timeframe>,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+    /// The split-adjusted library
+    #[arg(long)]
+    adjusted: bool,
+}
+
+/// One series' coverage on disk.
+#[derive(Default)]
+struct Series {
+    files: usize,
+    rows: usize,
+    first: Option<i64>,
+    last: Option<i64>,
+}
+
+fn time(ms: Option<i64>) -> String {
+    ms.and_then(DateTime::<Utc>::from_timestamp_millis)
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.to_rfc3339_opts(SecondsFormat::Secs, true),
+        )
+}
+
+pub async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Failure> {
+    context.api_key()?;
+    let ticker = args
+        .ticker
+        .map(Ticker::new)
+        .transpose()
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let library = context.library(args.adjusted);
+    let table = context.open_table(&library)?;
+    let store = context.open_store(&library)?;
+    let counts = table.counts().map_err(|e| Failure::failed(e.to_string()))?;
+    let failed = table
+        .list(Some(JobState::Failed), 50)
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    let files = store
+        .scan(ticker.as_ref())
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    let mut series: BTreeMap<(String, Timeframe), Series> = BTreeMap::new();
+    for file in files
+        .iter()
+        .filter(|f| args.interval.is_none_or(|tf| f.timeframe == tf))
+    {
+        let entry = series
+            .entry((file.ticker.to_string(), file.timeframe))
+            .or_default();
+        entry.files += 1;
+        entry.rows += file.rows;
+        entry.first = entry.first.min(file.first).or(entry.first).or(file.first);
+        entry.last = entry.last.max(file.last);
+    }
+    if args.json {
+        let body = json!({
+            "library": library.data_dir.display().to_string(),
+            "basis": library.basis.name(),
+            "jobs": {"pending": counts.pending, "running": counts.running, "done": counts.done, "failed": counts.failed},
+            "failed": failed.iter().map(|j| json!({
+                "id": j.id, "job": describe(j), "attempts": j.attempts, "error": j.last_error,
+            })).collect::<Vec<_>>(),
+            "series": series.iter().map(|((t, tf), s)| json!({
+                "ticker": t, "timeframe": tf.to_string(), "files": s.files, "rows": s.rows,
+                "first": s.first.map(|_| time(s.first)), "last": s.last.map(|_| time(s.last)),
+            })).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&body).map_err(|e| Failure::failed(e.to_string()))?
+        );
+        return Ok(Exit::Ok);
+    }
+    println!(
+        "jobs: {} pending, {} running, {} done, {} failed ({})",
+        counts.pending,
+        counts.running,
+        counts.done,
+        counts.failed,
+        library.db.display()
+    );
+    for job in &failed {
+        println!(
+            "  failed {} after {} attempts: {}",
+            describe(job),
+            job.attempts,
+            job.last_error.as_deref().unwrap_or("?")
+        );
+    }
+    println!(
+        "library {} ({}): {} series",
+        library.data_dir.display(),
+        library.basis.name(),
+        series.len()
+    );
+    if !series.is_empty() {
+        println!(
+            "  {:<24} {:>4} {:>6} {:>10}  {:<20}  {:<20}",
+            "ticker", "tf", "files", "rows", "first", "last"
+        );
+    }
+    for ((ticker, tf), s) in &series {
+        println!(
+            "  {:<24} {:>4} {:>6} {:>10}  {:<20}  {:<20}",
+            ticker,
+            tf.to_string(),
+            s.files,
+            s.rows,
+            time(s.first),
+            time(s.last)
+        );
+    }
+    Ok(Exit::Ok)
+}
+
+/// A job state on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum StateArg {
+    Pending,
+    Running,
+    Done,
+    Failed,
+}
+
+impl From<StateArg> for JobState {
+    fn from(state: StateArg) -> Self {
+        match state {
+            StateArg::Pending => Self::Pending,
+            StateArg::Running => Self::Running,
+            StateArg::Done => Self::Done,
+            StateArg::Failed => Self::Failed,
+        }
+    }
+}
+
+const JOBS_EXAMPLES: &str = "\
+Examples:
+  finpipe jobs list --state failed
+  finpipe jobs retry --failed
+  finpipe jobs clear --done";
+
+#[derive(Debug, Args)]
+#[command(after_help = JOBS_EXAMPLES)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    command: JobsCommand,
+    /// The split-adjusted library's job table
+    #[arg(long, global = true)]
+    adjusted: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List jobs, newest first
+    List {
+        /// Only jobs in this state
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        /// At most this many
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Put failed jobs back in the queue (run them with `finpipe run`)
+    Retry {
+        /// Retry the failed jobs (the only kind there is to retry)
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Delete finished jobs from the table (coverage is kept)
+    Clear {
+        /// Delete the done jobs
+        #[arg(long, required = true)]
+        done: bool,
+    },
+}
+
+pub async fn run_jobs(context: &Context, args: JobsArgs) -> Result<Exit, Failure> {
+    context.api_key()?;
+    let library = context.library(args.adjusted);
+    let mut table = context.open_table(&library)?;
+    let db_error = |e: finpipe::jobs::JobError| Failure::failed(e.to_string());
+    match args.command {
+        JobsCommand::List { state, limit } => {
+            let jobs = table
+                .list(state.map(JobState::from), limit)
+                .map_err(db_error)?;
+            for job in &jobs {
+                println!(
+                    "{:<8} {} attempts={} rows={} requests={}{}",
+                    job.state.as_str(),
+                    describe(job),
+                    job.attempts,
+                    job.rows,
+                    job.requests,
+                    job.last_error
+                        .as_deref()
+                        .map(|e| format!(" error: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+            if jobs.is_empty() {
+                println!("no jobs");
+            }
+        }
+        JobsCommand::Retry { .. } => {
+            let n = table
+                .requeue_failed(None, finpipe::engine::wall_ms())
+                .map_err(db_error)?;
+            println!(
+                "{n} failed job{} re-queued; `finpipe run` runs them",
+                if n == 1 { "" } else { "s" }
+            );
+        }
+        JobsCommand::Clear { .. } => {
+            let n = table.clear_done().map_err(db_error)?;
+            println!("{n} done job{} deleted", if n == 1 { "" } else { "s" });
+        }
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,85 @@
+//! Derived timeframes: 5m/15m/1h… recomputed from the stored 1m period files,
+//! only for windows whose minutes are all fetched, so a page or a crash inside
+//! an hour never leaves a partial bar. Also the `derive` job, which does the
+//! same for stored 1m bars without any request.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::Days;
+
+use super::rest::record_coverage;
+use super::{Finish, JobFailure, Shared};
+use crate::jobs::Job;
+use crate::model::{Bar, Ticker, Timeframe, period_of};
+use crate::plan::market_today;
+use crate::resample::derive;
+use crate::store::{Source, Store, StoreError};
+
+/// Rewrites the `targets` period files of `periods` from the 1m files.
+/// Windows longer than an hour may straddle midnight of the day zone, so the
+/// next period's minutes are read too, and each bar goes to its own period.
+pub(crate) fn rederive(
+    store: &Store,
+    ticker: &Ticker,
+    targets: &[Timeframe],
+    periods: &BTreeSet<String>,
+    complete_until: i64,
+) -> Result<u64, StoreError> {
+    let class = ticker.asset_class();
+    let mut written = 0;
+    for period in periods {
+        let mut minutes = store.read_period(ticker, Timeframe::MINUTE, period)?;
+        let long_windows = targets
+            .iter()
+            .any(|t| t.fixed_millis().is_some_and(|w| w > 3_600_000));
+        if long_windows && let Some(next) = next_period(store, ticker, period)? {
+            minutes.extend(store.read_period(ticker, Timeframe::MINUTE, &next)?);
+        }
+        for target in targets {
+            let bars: Vec<Bar> = derive(&minutes, *target, complete_until)
+                .into_iter()
+                .filter(|b| period_of(class, *target, b.timestamp) == *period)
+                .collect();
+            written += bars.len() as u64;
+            store.replace_period(ticker, *target, period, &bars, Source::Derived)?;
+        }
+    }
+    Ok(written)
+}
+
+/// The stored 1m period after `period`, if any.
+fn next_period(store: &Store, ticker: &Ticker, period: &str) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .periods(ticker, Timeframe::MINUTE)?
+        .into_iter()
+        .find(|p| p.as_str() > period))
+}
+
+/// A `derive` job: the job's timeframe from the stored 1m bars of its range.
+pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFailure> {
+    let class = job.ticker.asset_class();
+    let now = shared.options.clock.now();
+    let end = job.range.end.min(market_today(now));
+    let end_ms = class
+        .midnight_ms(end + Days::new(1))
+        .min(now.timestamp_millis());
+    let store = Arc::clone(&shared.store);
+    let (ticker, target, range) = (job.ticker.clone(), job.timeframe, job.range);
+    let rows = tokio::task::spawn_blocking(move || {
+        let periods: BTreeSet<String> = store
+            .periods(&ticker, Timeframe::MINUTE)?
+            .into_iter()
+            .filter(|p| {
+                let first = period_of(class, Timeframe::MINUTE, class.midnight_ms(range.start));
+                let last = period_of(class, Timeframe::MINUTE, class.midnight_ms(range.end));
+                (first.as_str()..=last.as_str()).contains(&p.as_str())
+            })
+            .collect();
+        rederive(&store, &ticker, &[target], &periods, end_ms)
+    })
+    .await
+    .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
+    record_coverage(shared, job, end).await?;
+    Ok(Finish::Done { rows_new: rows })
+}

@@ -1,0 +1,360 @@
+//! The engine: drains the job table with a bounded pool of tokio tasks that
+//! share one REST client (and so one rate limiter) and one Parquet store.
+//!
+//! Each task claims a job atomically (a lease in the table), runs it page by
+//! page recording progress after every page, and completes, fails or releases
+//! it. A stop request (Ctrl-C) ends claiming at once; jobs in flight give
+//! their job back after the page they are on, keeping its progress.
+
+mod derive;
+mod report;
+mod rest;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+pub use report::{FailedJob, JobOutcome, Reporter, RunSummary, Silent};
+
+use crate::clock::Clock;
+use crate::jobs::{Job, JobError, JobKind, JobTable};
+use crate::polygon::{ApiError, Client};
+use crate::store::{Store, StoreError};
+
+/// How the engine runs.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// Stop after claiming this many jobs.
+    pub max_jobs: Option<usize>,
+    /// How long a claimed job stays ours without progress.
+    pub lease: Duration,
+    /// Times a job is tried before it fails for good.
+    pub max_attempts: u32,
+    /// First delay before a failed job is tried again (doubles per attempt).
+    pub retry_delay: Duration,
+    /// This runner's name in the table (`host:pid:start`).
+    pub owner: String,
+    /// Decides "today" (dates, completeness of days); leases use the system clock.
+    pub clock: Clock,
+}
+
+/// A stop request shared between the CLI (Ctrl-C) and the engine.
+#[derive(Clone, Debug, Default)]
+pub struct StopSignal(Arc<(AtomicBool, Notify)>);
+
+impl StopSignal {
+    pub fn trigger(&self) {
+        self.0.0.store(true, Ordering::SeqCst);
+        self.0.1.notify_waiters();
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.0.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Why the engine could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("job table: {0}")]
+    Jobs(#[from] JobError),
+    #[error("a worker task died: {0}")]
+    Worker(String),
+}
+
+/// How a job's run ended, short of failing.
+#[derive(Debug)]
+pub(crate) enum Finish {
+    Done {
+        rows_new: u64,
+    },
+    /// The stop signal came: give the job back.
+    Stopped,
+    /// Another runner owns the job now.
+    Lost,
+}
+
+/// A job's failure, sorted by what should happen next.
+#[derive(Debug)]
+pub(crate) enum JobFailure {
+    /// Trying again later may work.
+    Transient(String),
+    /// This job cannot succeed as planned; other jobs may.
+    Permanent(String),
+    /// Nothing can succeed (a rejected key): stop the run.
+    Fatal(String),
+}
+
+impl From<ApiError> for JobFailure {
+    fn from(error: ApiError) -> Self {
+        if error.is_fatal() {
+            Self::Fatal(error.to_string())
+        } else if error.is_transient() {
+            Self::Transient(error.to_string())
+        } else {
+            Self::Permanent(error.to_string())
+        }
+    }
+}
+
+impl From<StoreError> for JobFailure {
+    fn from(error: StoreError) -> Self {
+        Self::Permanent(error.to_string())
+    }
+}
+
+impl From<EngineError> for JobFailure {
+    fn from(error: EngineError) -> Self {
+        Self::Transient(error.to_string())
+    }
+}
+
+/// Everything the worker tasks share.
+pub(crate) struct Shared {
+    pub(crate) table: Arc<Mutex<JobTable>>,
+    pub(crate) client: Client,
+    pub(crate) store: Arc<Store>,
+    pub(crate) options: EngineOptions,
+    pub(crate) reporter: Arc<dyn Reporter>,
+    pub(crate) stop: StopSignal,
+    claimed: AtomicUsize,
+    summary: Mutex<RunSummary>,
+    rows_new: AtomicU64,
+}
+
+/// The job runner.
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl Engine {
+    pub fn new(
+        table: Arc<Mutex<JobTable>>,
+        client: Client,
+        store: Arc<Store>,
+        options: EngineOptions,
+        reporter: Arc<dyn Reporter>,
+        stop: StopSignal,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                table,
+                client,
+                store,
+                options,
+                reporter,
+                stop,
+                claimed: AtomicUsize::new(0),
+                summary: Mutex::new(RunSummary::default()),
+                rows_new: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Runs jobs until none is left (or the stop signal, or `max_jobs`).
+    pub async fn run(&self) -> Result<RunSummary, EngineError> {
+        let shared = &self.shared;
+        let counts = db(shared, |t| t.counts()).await?;
+        shared
+            .reporter
+            .run_started((counts.pending + counts.running) as u64);
+        let mut workers = JoinSet::new();
+        for _ in 0..shared.options.concurrency.max(1) {
+            workers.spawn(worker(Arc::clone(shared)));
+        }
+        let mut first_error = None;
+        while let Some(joined) = workers.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    shared.stop.trigger();
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    shared.stop.trigger();
+                    first_error.get_or_insert(EngineError::Worker(e.to_string()));
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            return Err(error);
+        }
+        let mut summary = lock(&shared.summary).clone();
+        summary.rows_new = shared.rows_new.load(Ordering::Relaxed);
+        summary.interrupted = shared.stop.is_set() && summary.fatal.is_none();
+        Ok(summary)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Milliseconds since the Unix epoch on the system clock (leases, retries).
+pub fn wall_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Runs `f` on the job table off the async threads, retrying while SQLite is
+/// busy (another process holds the write lock for a moment).
+pub(crate) async fn db<T: Send + 'static>(
+    shared: &Shared,
+    f: impl Fn(&mut JobTable) -> Result<T, JobError> + Send + Sync + 'static,
+) -> Result<T, EngineError> {
+    let f = Arc::new(f);
+    let mut delay = Duration::from_millis(20);
+    loop {
+        let table = Arc::clone(&shared.table);
+        let call = Arc::clone(&f);
+        let result = tokio::task::spawn_blocking(move || call(&mut lock(&table)))
+            .await
+            .map_err(|e| EngineError::Worker(e.to_string()))?;
+        match result {
+            Err(e) if e.is_busy() && delay < Duration::from_secs(5) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other.map_err(EngineError::from),
+        }
+    }
+}
+
+/// One pool task: claim, run, repeat.
+async fn worker(shared: Arc<Shared>) -> Result<(), EngineError> {
+    let lease_ms = lease_ms(&shared);
+    while !shared.stop.is_set() {
+        if let Some(max) = shared.options.max_jobs
+            && shared.claimed.fetch_add(1, Ordering::SeqCst) >= max
+        {
+            return Ok(());
+        }
+        let owner = shared.options.owner.clone();
+        let claimed = db(&shared, move |t| t.claim(&owner, wall_ms(), lease_ms)).await?;
+        let Some(job) = claimed else {
+            if shared.options.max_jobs.is_some() {
+                shared.claimed.fetch_sub(1, Ordering::SeqCst);
+            }
+            // Pending jobs waiting for a retry time keep the pool alive.
+            let pending = db(&shared, |t| t.counts()).await?.pending;
+            if pending == 0 {
+                return Ok(());
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(250)) => {}
+                () = shared.stop.0.1.notified() => {}
+            }
+            continue;
+        };
+        shared.reporter.job_started(&job);
+        let outcome = execute(&shared, &job).await?;
+        shared.reporter.job_finished(&job, &outcome);
+    }
+    Ok(())
+}
+
+fn lease_ms(shared: &Shared) -> i64 {
+    i64::try_from(shared.options.lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Runs one job and settles it in the table.
+async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineError> {
+    let result = match job.kind {
+        JobKind::Rest => rest::run(shared, job).await,
+        JobKind::Derive => derive::run(shared, job).await,
+    };
+    let owner = shared.options.owner.clone();
+    let id = job.id;
+    let outcome = match result {
+        Ok(Finish::Done { rows_new }) => {
+            let done = db(shared, move |t| t.complete(id, &owner, 0, wall_ms())).await?;
+            shared.rows_new.fetch_add(rows_new, Ordering::Relaxed);
+            if done {
+                lock(&shared.summary).done += 1;
+                JobOutcome::Done { rows_new }
+            } else {
+                JobOutcome::Lost
+            }
+        }
+        Ok(Finish::Stopped) => {
+            db(shared, move |t| t.release(id, &owner, wall_ms())).await?;
+            lock(&shared.summary).released += 1;
+            JobOutcome::Released
+        }
+        Ok(Finish::Lost) => JobOutcome::Lost,
+        Err(failure) => settle_failure(shared, job, failure).await?,
+    };
+    Ok(outcome)
+}
+
+async fn settle_failure(
+    shared: &Arc<Shared>,
+    job: &Job,
+    failure: JobFailure,
+) -> Result<JobOutcome, EngineError> {
+    let owner = shared.options.owner.clone();
+    let id = job.id;
+    let (error, retry_at) = match failure {
+        JobFailure::Fatal(error) => {
+            lock(&shared.summary).fatal.get_or_insert(error.clone());
+            shared.stop.trigger();
+            db(shared, move |t| t.release(id, &owner, wall_ms())).await?;
+            return Ok(JobOutcome::Failed { error, retry: true });
+        }
+        JobFailure::Transient(error) if job.attempts < shared.options.max_attempts => {
+            let factor = 1u32 << job.attempts.min(10);
+            let delay = shared
+                .options
+                .retry_delay
+                .saturating_mul(factor)
+                .min(Duration::from_secs(300));
+            let retry_at = wall_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            (error, Some(retry_at))
+        }
+        JobFailure::Transient(error) | JobFailure::Permanent(error) => (error, None),
+    };
+    let message = error.clone();
+    db(shared, move |t| {
+        t.fail(id, &owner, &message, retry_at, 0, wall_ms())
+    })
+    .await?;
+    let retry = retry_at.is_some();
+    let mut summary = lock(&shared.summary);
+    if retry {
+        summary.retried += 1;
+    } else {
+        summary.failed.push(FailedJob {
+            id,
+            description: describe(job),
+            error: error.clone(),
+        });
+    }
+    Ok(JobOutcome::Failed { error, retry })
+}
+
+/// `#12 AAPL 1m 2024-01-02..2024-01-31 (+5m,1h)`
+pub fn describe(job: &Job) -> String {
+    let derived = if job.derived.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = job.derived.iter().map(ToString::to_string).collect();
+        format!(" (+{})", names.join(","))
+    };
+    let kind = match job.kind {
+        JobKind::Rest => "",
+        JobKind::Derive => " derive",
+    };
+    format!(
+        "#{} {} {}{kind} {}..{}{derived}",
+        job.id, job.ticker, job.timeframe, job.range.start, job.range.end
+    )
+}

@@ -1,0 +1,156 @@
+//! A REST job: one ticker, one base timeframe, the whole missing range,
+//! followed page by page through `next_url`. After each page the bars are
+//! merged into the store, derived timeframes are recomputed for the periods it
+//! touched, and the progress (last stored timestamp) is recorded with a
+//! renewed lease, so a restart resumes at the next page.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{Days, NaiveDate};
+
+use super::derive::rederive;
+use super::{Finish, JobFailure, Shared, db, lease_ms, wall_ms};
+use crate::jobs::Job;
+use crate::model::{Bar, Timeframe, period_of};
+use crate::plan::{last_complete_day, market_today};
+use crate::polygon::{AggBar, ApiError, aggregates_endpoint};
+use crate::ranges::DateRange;
+use crate::store::Source;
+
+pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFailure> {
+    let class = job.ticker.asset_class();
+    let now = shared.options.clock.now();
+    let end = job.range.end.min(market_today(now));
+    if end < job.range.start {
+        // Planned for days that have not happened yet: nothing to ask.
+        return Ok(Finish::Done { rows_new: 0 });
+    }
+    let start_ms = class.midnight_ms(job.range.start);
+    let end_ms = class.midnight_ms(end + Days::new(1));
+    let from = resume_from(job, class);
+    let adjusted = job.basis.is_adjusted();
+    let endpoint = aggregates_endpoint(
+        &job.ticker,
+        job.timeframe,
+        &from,
+        &end.format("%Y-%m-%d").to_string(),
+        adjusted,
+    );
+    let mut pages = shared
+        .client
+        .pages::<AggBar>(endpoint.clone(), vec![("adjusted", adjusted.to_string())]);
+    let mut rows_new = 0u64;
+    let width = job.timeframe.fixed_millis().unwrap_or(86_400_000);
+    let now_ms = now.timestamp_millis();
+    loop {
+        if shared.stop.is_set() {
+            return Ok(Finish::Stopped);
+        }
+        let Some(page) = pages.next_page().await? else {
+            break;
+        };
+        if let Some(answered) = page.adjusted.filter(|a| *a != adjusted) {
+            return Err(ApiError::Inconsistent {
+                endpoint,
+                detail: format!("asked adjusted={adjusted}, the page says adjusted={answered}"),
+            }
+            .into());
+        }
+        let bars: Vec<Bar> = page
+            .results
+            .iter()
+            .filter(|b| (start_ms..end_ms).contains(&b.t))
+            .map(Bar::from)
+            .collect();
+        let Some(last) = bars.last().map(|b| b.timestamp) else {
+            continue;
+        };
+        // Windows ending by the end of this page's last bar are complete: the
+        // next page starts after it.
+        let complete_until = if pages.has_next() {
+            last + width
+        } else {
+            end_ms.min(now_ms)
+        };
+        let written = store_page(shared, job, bars, complete_until).await?;
+        rows_new += written.0;
+        shared.reporter.page_stored(job, written.1, written.0);
+        let (id, owner, lease) = (job.id, shared.options.owner.clone(), lease_ms(shared));
+        let added = i64::try_from(written.0).unwrap_or(i64::MAX);
+        let still_ours = db(shared, move |t| {
+            t.record_progress(id, &owner, last, added, 1, wall_ms(), lease)
+        })
+        .await?;
+        if !still_ours {
+            return Ok(Finish::Lost);
+        }
+    }
+    record_coverage(shared, job, end).await?;
+    Ok(Finish::Done { rows_new })
+}
+
+/// Where a job starts: its first date, or just after the last stored bar.
+fn resume_from(job: &Job, class: crate::model::AssetClass) -> String {
+    match (job.progress_ts, job.timeframe.fixed_millis()) {
+        (Some(ts), Some(width)) => (ts + width).to_string(),
+        (Some(ts), None) => next_date(class.date_of(ts)).format("%Y-%m-%d").to_string(),
+        (None, _) => job.range.start.format("%Y-%m-%d").to_string(),
+    }
+}
+
+fn next_date(date: NaiveDate) -> NaiveDate {
+    date + Days::new(1)
+}
+
+/// Merges one page into the store and recomputes the derived timeframes of
+/// the periods it touched. Returns (new rows, bars in the page).
+async fn store_page(
+    shared: &Arc<Shared>,
+    job: &Job,
+    bars: Vec<Bar>,
+    complete_until: i64,
+) -> Result<(u64, u64), JobFailure> {
+    let store = Arc::clone(&shared.store);
+    let (ticker, timeframe, derived) = (job.ticker.clone(), job.timeframe, job.derived.clone());
+    let count = bars.len() as u64;
+    let written = tokio::task::spawn_blocking(move || {
+        let summary = store.merge(&ticker, timeframe, &bars, Source::Rest)?;
+        if !derived.is_empty() && timeframe == Timeframe::MINUTE {
+            let class = ticker.asset_class();
+            let periods: BTreeSet<String> = bars
+                .iter()
+                .map(|b| period_of(class, timeframe, b.timestamp))
+                .collect();
+            rederive(&store, &ticker, &derived, &periods, complete_until)?;
+        }
+        Ok::<_, crate::store::StoreError>(summary.rows_new as u64)
+    })
+    .await
+    .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
+    Ok((written, count))
+}
+
+/// Marks the job's days as covered for its timeframe and the derived ones,
+/// up to the last day whose session has ended.
+pub(super) async fn record_coverage(
+    shared: &Arc<Shared>,
+    job: &Job,
+    end: NaiveDate,
+) -> Result<(), JobFailure> {
+    let complete = last_complete_day(job.ticker.asset_class(), shared.options.clock.now());
+    let Some(range) = DateRange::new(job.range.start, end.min(complete)) else {
+        return Ok(());
+    };
+    let mut series = vec![job.timeframe];
+    series.extend(job.derived.iter().copied());
+    let (ticker, basis) = (job.ticker.clone(), job.basis);
+    db(shared, move |t| {
+        for tf in &series {
+            t.add_coverage(&ticker, *tf, basis, range)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Coverage: per series (ticker, timeframe, basis), the date ranges fetched
+//! to completion, empty answers included. Stored merged: each series' rows
+//! are disjoint, non-adjacent ranges.
+
+use rusqlite::{Row, params};
+
+use super::row::{basis_from_sql, basis_to_sql, date_to_sql, range_from_sql};
+use super::{JobError, JobTable, Result, sql};
+use crate::model::{Basis, Ticker, Timeframe};
+use crate::ranges::{DateRange, union};
+
+const SERIES_SQL: &str = "SELECT start_date, end_date FROM coverage
+     WHERE ticker = ?1 AND timeframe = ?2 AND adjusted = ?3
+     ORDER BY start_date";
+
+impl JobTable {
+    /// Records `range` as covered for the series, merging it with what is
+    /// stored (overlapping and adjacent ranges become one) and replacing the
+    /// series' rows, in one transaction.
+    pub fn add_coverage(
+        &mut self,
+        ticker: &Ticker,
+        timeframe: Timeframe,
+        basis: Basis,
+        range: DateRange,
+    ) -> Result<()> {
+        let tf = timeframe.to_string();
+        let tx = self.immediate("starting to add coverage")?;
+        let stored = read_series(&tx, ticker, timeframe, basis)?;
+        let merged = union(stored.into_iter().chain([range]));
+        tx.execute(
+            "DELETE FROM coverage WHERE ticker = ?1 AND timeframe = ?2 AND adjusted = ?3",
+            params![ticker.as_str(), tf, basis_to_sql(basis)],
+        )
+        .map_err(sql("replacing coverage"))?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO coverage (ticker, timeframe, adjusted, start_date, end_date)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(sql("preparing the coverage insert"))?;
+            for r in merged {
+                insert
+                    .execute(params![
+                        ticker.as_str(),
+                        tf,
+                        basis_to_sql(basis),
+                        date_to_sql(r.start),
+                        date_to_sql(r.end),
+                    ])
+                    .map_err(sql("inserting coverage"))?;
+            }
+        }
+        tx.commit().map_err(sql("committing coverage"))
+    }
+
+    /// The covered ranges of the series, sorted and merged.
+    pub fn coverage(
+        &self,
+        ticker: &Ticker,
+        timeframe: Timeframe,
+        basis: Basis,
+    ) -> Result<Vec<DateRange>> {
+        read_series(&self.conn, ticker, timeframe, basis)
+    }
+
+    /// Every covered range of every series, sorted by ticker, timeframe (as
+    /// text), basis (unadjusted first) and start date.
+    pub fn all_coverage(&self) -> Result<Vec<(Ticker, Timeframe, Basis, DateRange)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT ticker, timeframe, adjusted, start_date, end_date FROM coverage
+                 ORDER BY ticker, timeframe, adjusted, start_date",
+            )
+            .map_err(sql("preparing the coverage listing"))?;
+        let rows = stmt
+            .query_map([], RawCoverage::from_row)
+            .map_err(sql("listing coverage"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row.map_err(sql("listing coverage"))?.parse()?);
+        }
+        Ok(out)
+    }
+}
+
+fn read_series(
+    conn: &rusqlite::Connection,
+    ticker: &Ticker,
+    timeframe: Timeframe,
+    basis: Basis,
+) -> Result<Vec<DateRange>> {
+    let mut stmt = conn
+        .prepare_cached(SERIES_SQL)
+        .map_err(sql("preparing the coverage query"))?;
+    let rows = stmt
+        .query_map(
+            params![ticker.as_str(), timeframe.to_string(), basis_to_sql(basis)],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+        )
+        .map_err(sql("reading coverage"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (start, end) = row.map_err(sql("reading coverage"))?;
+        let range = range_from_sql(&start, &end).map_err(|detail| JobError::CorruptCoverage {
+            series: format!("{ticker} {timeframe} {}", basis.name()),
+            detail,
+        })?;
+        out.push(range);
+    }
+    Ok(out)
+}
+
+/// A coverage row before validation.
+struct RawCoverage {
+    ticker: String,
+    timeframe: String,
+    adjusted: i64,
+    start: String,
+    end: String,
+}
+
+impl RawCoverage {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            ticker: row.get(0)?,
+            timeframe: row.get(1)?,
+            adjusted: row.get(2)?,
+            start: row.get(3)?,
+            end: row.get(4)?,
+        })
+    }
+
+    fn parse(self) -> Result<(Ticker, Timeframe, Basis, DateRange)> {
+        let series = format!(
+            "{} {} adjusted={}",
+            self.ticker, self.timeframe, self.adjusted
+        );
+        let corrupt = |detail: String| JobError::CorruptCoverage {
+            series: series.clone(),
+            detail,
+        };
+        let ticker = Ticker::new(self.ticker).map_err(|e| corrupt(e.to_string()))?;
+        let timeframe = self
+            .timeframe
+            .parse::<Timeframe>()
+            .map_err(|e| corrupt(e.to_string()))?;
+        let basis = basis_from_sql(self.adjusted).map_err(corrupt)?;
+        let range = range_from_sql(&self.start, &self.end).map_err(corrupt)?;
+        Ok((ticker, timeframe, basis, range))
+    }
+}

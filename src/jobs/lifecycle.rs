@@ -1,0 +1,185 @@
+//! A job's life after planning: the atomic claim with a lease, progress that
+//! renews it, and the endings (done, failed with or without a retry,
+//! released). Every write after the claim is guarded by `owner` and
+//! `state = 'running'` and reports `false` when the job was lost to another
+//! runner.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::row::{RawJob, job_columns};
+use super::{Job, JobTable, Result, sql};
+
+/// The claim: the ready job with the smallest `available_at` (then id)
+/// becomes `running` for `?1`, its lease ending at `?3`. Pending jobs whose
+/// "not before" has come and running jobs whose lease expired are both ready;
+/// the partial index `jobs_ready` answers the inner query without a scan.
+pub(crate) const CLAIM_SQL: &str = concat!(
+    "UPDATE jobs SET state = 'running', owner = ?1, attempts = attempts + 1,
+         available_at = ?3, updated_at = ?2
+     WHERE id = (SELECT id FROM jobs
+                 WHERE state IN ('pending', 'running') AND available_at <= ?2
+                 ORDER BY available_at, id LIMIT 1)
+     RETURNING ",
+    job_columns!()
+);
+
+impl JobTable {
+    /// Claims the next ready job for `owner` (in a `BEGIN IMMEDIATE`
+    /// transaction), leasing it until `now_ms + lease_ms`. A running job
+    /// whose lease has expired is claimed again this way, attempts counted.
+    /// `None` when nothing is ready at `now_ms`.
+    ///
+    /// A claimed row that cannot be read is marked `failed` with the reason
+    /// (so it does not block the queue) and reported as `Corrupt`.
+    pub fn claim(&mut self, owner: &str, now_ms: i64, lease_ms: i64) -> Result<Option<Job>> {
+        let lease_end = now_ms.saturating_add(lease_ms);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("starting a claim"))?;
+        let raw = tx
+            .query_row(
+                CLAIM_SQL,
+                params![owner, now_ms, lease_end],
+                RawJob::from_row,
+            )
+            .optional()
+            .map_err(sql("claiming a job"))?;
+        let Some(raw) = raw else {
+            return Ok(None); // nothing changed; dropping `tx` rolls back
+        };
+        let id = raw.id();
+        match raw.into_job() {
+            Ok(job) => {
+                tx.commit().map_err(sql("committing a claim"))?;
+                Ok(Some(job))
+            }
+            Err(err) => {
+                tx.execute(
+                    "UPDATE jobs SET state = 'failed', last_error = ?2,
+                         finished_at = ?3, updated_at = ?3
+                     WHERE id = ?1",
+                    params![id, err.to_string(), now_ms],
+                )
+                .map_err(sql("parking a corrupt job"))?;
+                tx.commit().map_err(sql("parking a corrupt job"))?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Every running job back to pending, available at `now_ms`, progress
+    /// kept. Only for a runner holding the exclusive run lock, which proves
+    /// no other runner is alive. Returns how many.
+    pub fn reclaim_orphans(&mut self, now_ms: i64) -> Result<usize> {
+        self.conn
+            .execute(
+                "UPDATE jobs SET state = 'pending', owner = NULL,
+                     available_at = ?1, updated_at = ?1
+                 WHERE state = 'running'",
+                [now_ms],
+            )
+            .map_err(sql("reclaiming orphaned jobs"))
+    }
+
+    /// Records that bars up to `progress_ts` are stored, adds the counters
+    /// and renews the lease to `now_ms + lease_ms`. `false` (and nothing
+    /// changed) when `owner` no longer runs the job.
+    #[allow(clippy::too_many_arguments)] // each is one column of the update
+    pub fn record_progress(
+        &mut self,
+        id: i64,
+        owner: &str,
+        progress_ts: i64,
+        rows_added: i64,
+        requests_added: i64,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE jobs SET progress_ts = ?3, rows = rows + ?4, requests = requests + ?5,
+                     available_at = ?6, updated_at = ?7
+                 WHERE id = ?1 AND owner = ?2 AND state = 'running'",
+                params![
+                    id,
+                    owner,
+                    progress_ts,
+                    rows_added,
+                    requests_added,
+                    now_ms.saturating_add(lease_ms),
+                    now_ms
+                ],
+            )
+            .map_err(sql("recording progress"))?;
+        Ok(changed == 1)
+    }
+
+    /// Marks the job done (clearing any error of an earlier attempt).
+    /// `false` when `owner` no longer runs it.
+    pub fn complete(
+        &mut self,
+        id: i64,
+        owner: &str,
+        requests_added: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE jobs SET state = 'done', requests = requests + ?3, last_error = NULL,
+                     finished_at = ?4, updated_at = ?4
+                 WHERE id = ?1 AND owner = ?2 AND state = 'running'",
+                params![id, owner, requests_added, now_ms],
+            )
+            .map_err(sql("completing a job"))?;
+        Ok(changed == 1)
+    }
+
+    /// Records `error`. With `retry_at_ms` the job goes back to pending, not
+    /// before that time; without, it is `failed` for good. Progress is kept
+    /// either way. `false` when `owner` no longer runs it.
+    pub fn fail(
+        &mut self,
+        id: i64,
+        owner: &str,
+        error: &str,
+        retry_at_ms: Option<i64>,
+        requests_added: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let changed = match retry_at_ms {
+            Some(retry_at) => self.conn.execute(
+                "UPDATE jobs SET state = 'pending', owner = NULL, last_error = ?3,
+                     requests = requests + ?4, available_at = ?5, updated_at = ?6
+                 WHERE id = ?1 AND owner = ?2 AND state = 'running'",
+                params![id, owner, error, requests_added, retry_at, now_ms],
+            ),
+            None => self.conn.execute(
+                "UPDATE jobs SET state = 'failed', last_error = ?3,
+                     requests = requests + ?4, finished_at = ?5, updated_at = ?5
+                 WHERE id = ?1 AND owner = ?2 AND state = 'running'",
+                params![id, owner, error, requests_added, now_ms],
+            ),
+        }
+        .map_err(sql("recording a job failure"))?;
+        Ok(changed == 1)
+    }
+
+    /// Gives the job back (e.g. on Ctrl-C): pending, available at `now_ms`,
+    /// progress kept. The claim still counts as an attempt. `false` when
+    /// `owner` no longer runs it.
+    pub fn release(&mut self, id: i64, owner: &str, now_ms: i64) -> Result<bool> {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE jobs SET state = 'pending', owner = NULL,
+                     available_at = ?3, updated_at = ?3
+                 WHERE id = ?1 AND owner = ?2 AND state = 'running'",
+                params![id, owner, now_ms],
+            )
+            .map_err(sql("releasing a job"))?;
+        Ok(changed == 1)
+    }
+}

@@ -1,0 +1,236 @@
+//! Planning: tickers × timeframes × a date range → jobs, minus what is
+//! already covered or already planned, so planning twice adds nothing and a
+//! re-run asks only for what is missing.
+//!
+//! Requests are the currency: when `1m` is among the timeframes, minute and
+//! hour multiples (`5m`, `15m`, `1h`…) are not requested but derived from the
+//! stored 1m bars by the 1m job itself; a derived timeframe whose 1m bars are
+//! already stored gets a `derive` job that sends no request at all. One REST
+//! job covers a ticker's whole missing range of one base timeframe.
+
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
+
+use crate::jobs::{JobError, JobKind, JobTable, NewJob};
+use crate::model::{AssetClass, Basis, Ticker, Timeframe};
+use crate::ranges::{DateRange, subtract, union};
+use crate::resample::derivable_from_minutes;
+
+/// What to plan.
+#[derive(Clone, Debug)]
+pub struct PlanRequest {
+    pub tickers: Vec<Ticker>,
+    pub timeframes: Vec<Timeframe>,
+    pub range: DateRange,
+    pub basis: Basis,
+}
+
+/// What planning did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanOutcome {
+    /// New REST jobs (each costs at least one request).
+    pub rest_jobs: usize,
+    /// New derive jobs (no requests).
+    pub derive_jobs: usize,
+    /// Failed jobs of these tickers put back in the queue.
+    pub requeued: usize,
+    /// Series (ticker × timeframe) with nothing left to fetch.
+    pub up_to_date: usize,
+}
+
+/// Why a plan cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(
+        "the ticker list is empty: the universe file lists no tickers, or the batch selection is past its end"
+    )]
+    NoTickers,
+    #[error("no timeframes given: pass --timeframes, e.g. --timeframes 1m,1d")]
+    NoTimeframes,
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+}
+
+/// A base timeframe to fetch and the timeframes computed from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobGroup {
+    pub base: Timeframe,
+    pub derived: Vec<Timeframe>,
+}
+
+/// Groups the requested timeframes: with `1m`, every derivable timeframe rides
+/// on the 1m job; everything else is fetched as itself.
+pub fn job_groups(timeframes: &[Timeframe]) -> Vec<JobGroup> {
+    let has_minutes = timeframes.contains(&Timeframe::MINUTE);
+    let mut groups = Vec::new();
+    if has_minutes {
+        groups.push(JobGroup {
+            base: Timeframe::MINUTE,
+            derived: timeframes
+                .iter()
+                .copied()
+                .filter(|t| derivable_from_minutes(*t))
+                .collect(),
+        });
+    }
+    for tf in timeframes {
+        if *tf != Timeframe::MINUTE && !(has_minutes && derivable_from_minutes(*tf)) {
+            groups.push(JobGroup {
+                base: *tf,
+                derived: Vec::new(),
+            });
+        }
+    }
+    groups
+}
+
+/// Plans `request` into `table`.
+pub fn plan(
+    table: &mut JobTable,
+    request: &PlanRequest,
+    now_ms: i64,
+) -> Result<PlanOutcome, PlanError> {
+    if request.tickers.is_empty() {
+        return Err(PlanError::NoTickers);
+    }
+    if request.timeframes.is_empty() {
+        return Err(PlanError::NoTimeframes);
+    }
+    let mut outcome = PlanOutcome::default();
+    let mut jobs = Vec::new();
+    for ticker in &request.tickers {
+        outcome.requeued += table.requeue_failed(Some(ticker), now_ms)?;
+        for group in job_groups(&request.timeframes) {
+            let taken = |tf: Timeframe| -> Result<Vec<DateRange>, JobError> {
+                let mut have = table.coverage(ticker, tf, request.basis)?;
+                have.extend(table.open_ranges(ticker, tf, request.basis)?);
+                Ok(union(have))
+            };
+            let base_taken = taken(group.base)?;
+            let missing = subtract(request.range, &base_taken);
+            for range in &missing {
+                jobs.push(NewJob {
+                    kind: JobKind::Rest,
+                    ticker: ticker.clone(),
+                    timeframe: group.base,
+                    derived: group.derived.clone(),
+                    basis: request.basis,
+                    range: *range,
+                });
+            }
+            if missing.is_empty() {
+                outcome.up_to_date += 1;
+            }
+            // Derived series whose 1m bars are already stored but which are
+            // not: computed locally, no request. (Only stored 1m bars count:
+            // a derive job must never run ahead of the 1m job it reads.)
+            let base_stored = table.coverage(ticker, group.base, request.basis)?;
+            for derived in &group.derived {
+                let derived_taken = taken(*derived)?;
+                for within in subtract(request.range, &subtract(request.range, &base_stored)) {
+                    for range in subtract(within, &derived_taken) {
+                        jobs.push(NewJob {
+                            kind: JobKind::Derive,
+                            ticker: ticker.clone(),
+                            timeframe: *derived,
+                            derived: Vec::new(),
+                            basis: request.basis,
+                            range,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let rest = jobs.iter().filter(|j| j.kind == JobKind::Rest).count();
+    let inserted = table.insert(&jobs, now_ms)?;
+    // `insert` ignores duplicates; our subtraction already removed them, so
+    // the counts agree unless another process planned the same work meanwhile.
+    outcome.rest_jobs = rest.min(inserted);
+    outcome.derive_jobs = inserted - outcome.rest_jobs;
+    Ok(outcome)
+}
+
+/// The last day whose data is final at `now`: a day counts as covered only once
+/// its session has ended (US markets after 20:00 ET; crypto and forex after the
+/// day's end in their zone).
+pub fn last_complete_day(class: AssetClass, now: DateTime<Utc>) -> NaiveDate {
+    let local = now.with_timezone(&class.day_zone());
+    let today = local.date_naive();
+    let session_over = match class {
+        AssetClass::Stocks | AssetClass::Options | AssetClass::Indices => local.hour() >= 20,
+        AssetClass::Crypto | AssetClass::Fx => false,
+    };
+    if session_over {
+        today
+    } else {
+        today.pred_opt().unwrap_or(today)
+    }
+}
+
+/// Today's date in New York: the market's "today", used to clamp `--end`.
+pub fn market_today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&chrono_tz::America::New_York)
+        .date_naive()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::parse_timeframes;
+
+    fn groups(list: &str) -> Vec<(String, Vec<String>)> {
+        job_groups(&parse_timeframes(list).unwrap())
+            .into_iter()
+            .map(|g| {
+                (
+                    g.base.to_string(),
+                    g.derived.iter().map(ToString::to_string).collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn minute_multiples_ride_on_the_1m_job() {
+        assert_eq!(
+            groups("1m,5m,15m,1h,1d"),
+            [
+                ("1m".into(), vec!["5m".into(), "15m".into(), "1h".into()]),
+                ("1d".into(), vec![])
+            ]
+        );
+        // Without 1m, each timeframe is requested as itself.
+        assert_eq!(
+            groups("5m,1d"),
+            [("5m".into(), vec![]), ("1d".into(), vec![])]
+        );
+        assert_eq!(
+            groups("1m,30s"),
+            [("1m".into(), vec![]), ("30s".into(), vec![])]
+        );
+    }
+
+    #[test]
+    fn a_day_is_complete_only_after_its_session() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        // 2024-12-02 23:00Z = 18:00 ET: the session runs until 20:00 ET.
+        assert_eq!(
+            last_complete_day(AssetClass::Stocks, at("2024-12-02T23:00:00Z")),
+            day("2024-12-01")
+        );
+        assert_eq!(
+            last_complete_day(AssetClass::Stocks, at("2024-12-03T01:30:00Z")),
+            day("2024-12-02")
+        );
+        assert_eq!(
+            last_complete_day(AssetClass::Crypto, at("2024-12-03T01:30:00Z")),
+            day("2024-12-01")
+        );
+        assert_eq!(
+            last_complete_day(AssetClass::Fx, at("2024-12-03T01:30:00Z")),
+            day("2024-12-02")
+        );
+        assert_eq!(market_today(at("2024-12-03T01:30:00Z")), day("2024-12-02"));
+    }
+}

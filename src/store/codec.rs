@@ -1,0 +1,392 @@
+//! The bar file format: the Arrow schema, file metadata keys, encoding
+//! `&[Bar]` as one Parquet file in memory, decoding a file back into bars,
+//! and reading a file's footer (metadata and statistics) without its pages.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMillisecondArray,
+};
+use arrow::buffer::{NullBuffer, ScalarBuffer};
+use arrow::datatypes::{
+    DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit,
+    TimestampMillisecondType,
+};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::statistics::Statistics;
+
+use super::StoreError;
+use crate::model::{Bar, Basis, Ticker, Timeframe};
+
+/// Metadata key: version of this file layout.
+pub const KEY_SCHEMA: &str = "finpipe.schema";
+/// Metadata key: the real ticker.
+pub const KEY_TICKER: &str = "finpipe.ticker";
+/// Metadata key: the timeframe, as `Timeframe` displays it.
+pub const KEY_TIMEFRAME: &str = "finpipe.timeframe";
+/// Metadata key: `true` for split-adjusted prices, `false` otherwise.
+pub const KEY_ADJUSTED: &str = "finpipe.adjusted";
+/// Metadata key: sorted `+`-joined sources that wrote the file.
+pub const KEY_SOURCE: &str = "finpipe.source";
+/// Metadata key: the finpipe version that wrote the file.
+pub const KEY_VERSION: &str = "finpipe.version";
+/// The layout version this code writes and reads.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// Column positions in [`bar_schema`].
+const TIMESTAMP_COLUMN: usize = 1;
+
+/// The one schema of every bar file (DESIGN.md "The bar schema").
+pub fn bar_schema() -> SchemaRef {
+    let price = |name: &str| Field::new(name, DataType::Float64, false);
+    Arc::new(Schema::new(vec![
+        Field::new(
+            "ticker",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            false,
+        ),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            false,
+        ),
+        price("open"),
+        price("high"),
+        price("low"),
+        price("close"),
+        Field::new("volume", DataType::Float64, true),
+        Field::new("vwap", DataType::Float64, true),
+        Field::new("transactions", DataType::Int64, true),
+    ]))
+}
+
+/// Writer settings shared by every file; per-file metadata is appended.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default())) // level 1
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_max_row_group_row_count(None) // one row group per file
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: TIMESTAMP_COLUMN as i32,
+            descending: false,
+            nulls_first: false,
+        }]))
+        // Timestamps are unique and mostly evenly spaced: delta encoding
+        // shrinks them to a fraction of a byte a row; a dictionary only costs.
+        .set_column_dictionary_enabled("timestamp".into(), false)
+        .set_column_encoding("timestamp".into(), Encoding::DELTA_BINARY_PACKED)
+        // A one-value dictionary and a run of zeros: compressing it costs a
+        // codec set-up on every write and read and saves nothing.
+        .set_column_compression("ticker".into(), Compression::UNCOMPRESSED)
+        .build()
+}
+
+/// What one file's metadata says about it.
+pub struct FileMeta<'a> {
+    pub ticker: &'a Ticker,
+    pub timeframe: Timeframe,
+    pub basis: Basis,
+    pub sources: &'a BTreeSet<String>,
+    pub version: &'a str,
+}
+
+/// Encodes `bars` (sorted, unique timestamps) as a whole Parquet file.
+pub fn encode(
+    schema: &SchemaRef,
+    props: &WriterProperties,
+    meta: &FileMeta<'_>,
+    bars: &[Bar],
+) -> Result<Vec<u8>, ParquetError> {
+    let batch = record_batch(schema, meta.ticker, bars)?;
+    let mut writer = ArrowWriter::try_new(
+        Vec::with_capacity(bars.len() * 8 + 4096),
+        schema.clone(),
+        Some(props.clone()),
+    )?;
+    let source = meta
+        .sources
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("+");
+    for (key, value) in [
+        (KEY_SCHEMA, SCHEMA_VERSION.to_owned()),
+        (KEY_TICKER, meta.ticker.to_string()),
+        (KEY_TIMEFRAME, meta.timeframe.to_string()),
+        (KEY_ADJUSTED, meta.basis.is_adjusted().to_string()),
+        (KEY_SOURCE, source),
+        (KEY_VERSION, meta.version.to_owned()),
+    ] {
+        writer.append_key_value_metadata(KeyValue::new(key.to_owned(), value));
+    }
+    writer.write(&batch)?;
+    writer.into_inner()
+}
+
+/// The bars as one record batch of [`bar_schema`], built column by column.
+/// (`PrimitiveArray::new` panics only when values and validity differ in
+/// length; both come from the same `bars` here.)
+fn record_batch(
+    schema: &SchemaRef,
+    ticker: &Ticker,
+    bars: &[Bar],
+) -> Result<RecordBatch, ParquetError> {
+    let n = bars.len();
+    let keys = Int32Array::new(ScalarBuffer::from(vec![0i32; n]), None);
+    let values: ArrayRef = Arc::new(StringArray::from(vec![ticker.as_str()]));
+    let tickers = DictionaryArray::<Int32Type>::try_new(keys, values)?;
+    let timestamps =
+        TimestampMillisecondArray::new(bars.iter().map(|b| b.timestamp).collect(), None)
+            .with_timezone("UTC");
+    let price = |f: fn(&Bar) -> f64| -> ArrayRef {
+        Arc::new(Float64Array::new(bars.iter().map(f).collect(), None))
+    };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(tickers),
+        Arc::new(timestamps),
+        price(|b| b.open),
+        price(|b| b.high),
+        price(|b| b.low),
+        price(|b| b.close),
+        Arc::new(Float64Array::new(
+            bars.iter().map(|b| b.volume.unwrap_or(0.0)).collect(),
+            nulls(bars, |b| b.volume.is_some()),
+        )),
+        Arc::new(Float64Array::new(
+            bars.iter().map(|b| b.vwap.unwrap_or(0.0)).collect(),
+            nulls(bars, |b| b.vwap.is_some()),
+        )),
+        Arc::new(Int64Array::new(
+            bars.iter().map(|b| b.transactions.unwrap_or(0)).collect(),
+            nulls(bars, |b| b.transactions.is_some()),
+        )),
+    ];
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// The validity of an optional column, `None` when every value is present.
+fn nulls(bars: &[Bar], present: fn(&Bar) -> bool) -> Option<NullBuffer> {
+    if bars.iter().all(present) {
+        None
+    } else {
+        Some(bars.iter().map(present).collect())
+    }
+}
+
+/// What a file's footer says: its metadata keys and row statistics.
+#[derive(Clone, Debug)]
+pub struct Footer {
+    pub ticker: String,
+    pub timeframe: String,
+    pub basis: Basis,
+    pub source: String,
+    pub rows: usize,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+}
+
+impl Footer {
+    /// The sources named in `finpipe.source`.
+    pub fn sources(&self) -> BTreeSet<String> {
+        self.source
+            .split('+')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Reads only the footer of the file at `path`; `None` when there is no file.
+pub fn read_footer(path: &Path) -> Result<Option<Footer>, StoreError> {
+    let Some(file) = open_existing(path)? else {
+        return Ok(None);
+    };
+    let md = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| StoreError::corrupt(path, e))?;
+    footer_of(&md, path).map(Some)
+}
+
+/// Reads the whole file at `path`: its footer, then, when `accept` agrees
+/// with the footer, its bars. `None` when there is no file.
+pub fn read_file(
+    path: &Path,
+    accept: impl FnOnce(&Footer) -> Result<(), StoreError>,
+) -> Result<Option<(Footer, Vec<Bar>)>, StoreError> {
+    let Some(file) = open_existing(path)? else {
+        return Ok(None);
+    };
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::corrupt(path, e))?;
+    let footer = footer_of(builder.metadata(), path)?;
+    accept(&footer)?;
+    let names = [
+        "timestamp",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "vwap",
+        "transactions",
+    ];
+    let mask = ProjectionMask::columns(builder.parquet_schema(), names);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(footer.rows.clamp(1, 65_536))
+        .build()
+        .map_err(|e| StoreError::corrupt(path, e))?;
+    let mut bars = Vec::with_capacity(footer.rows);
+    for batch in reader {
+        let batch = batch.map_err(|e| StoreError::corrupt(path, e))?;
+        push_bars(&batch, &mut bars).map_err(|detail| StoreError::corrupt(path, detail))?;
+    }
+    Ok(Some((footer, bars)))
+}
+
+fn open_existing(path: &Path) -> Result<Option<File>, StoreError> {
+    match File::open(path) {
+        // On Linux a directory opens like a file, and fails only when read.
+        Ok(file) if file.metadata().is_ok_and(|m| m.is_dir()) => Err(StoreError::io(
+            "read",
+            path,
+            io::Error::from(io::ErrorKind::IsADirectory),
+        )),
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io("read", path, e)),
+    }
+}
+
+/// Appends the rows of `batch` to `bars`; the error says which column is wrong.
+fn push_bars(batch: &RecordBatch, bars: &mut Vec<Bar>) -> Result<(), String> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| format!("no column {name:?}"))
+    };
+    let required = |name: &str| -> Result<&Float64Array, String> {
+        let array = column(name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| format!("column {name:?} is not Float64"))?;
+        if array.null_count() > 0 {
+            return Err(format!("column {name:?} has nulls"));
+        }
+        Ok(array)
+    };
+    let optional_f64 = |name: &str| -> Result<&Float64Array, String> {
+        column(name)?
+            .as_primitive_opt::<Float64Type>()
+            .ok_or_else(|| format!("column {name:?} is not Float64"))
+    };
+    let timestamps = column("timestamp")?
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .ok_or("column \"timestamp\" is not Timestamp(ms)")?;
+    if timestamps.null_count() > 0 {
+        return Err("column \"timestamp\" has nulls".to_owned());
+    }
+    let (open, high, low, close) = (
+        required("open")?,
+        required("high")?,
+        required("low")?,
+        required("close")?,
+    );
+    let (volume, vwap) = (optional_f64("volume")?, optional_f64("vwap")?);
+    let transactions = column("transactions")?
+        .as_primitive_opt::<Int64Type>()
+        .ok_or("column \"transactions\" is not Int64")?;
+    let opt_f64 = |a: &Float64Array, i: usize| a.is_valid(i).then(|| a.value(i));
+    bars.extend((0..batch.num_rows()).map(|i| Bar {
+        timestamp: timestamps.value(i),
+        open: open.value(i),
+        high: high.value(i),
+        low: low.value(i),
+        close: close.value(i),
+        volume: opt_f64(volume, i),
+        vwap: opt_f64(vwap, i),
+        transactions: transactions.is_valid(i).then(|| transactions.value(i)),
+    }));
+    Ok(())
+}
+
+/// The footer's metadata keys and the timestamp column's statistics.
+fn footer_of(md: &ParquetMetaData, path: &Path) -> Result<Footer, StoreError> {
+    let kv = md.file_metadata().key_value_metadata();
+    let get = |key: &str| {
+        kv.and_then(|kv| kv.iter().find(|e| e.key == key))
+            .and_then(|e| e.value.as_deref())
+    };
+    let require = |key: &str| {
+        get(key).ok_or_else(|| {
+            StoreError::corrupt(path, format!("no {key} metadata: not written by finpipe"))
+        })
+    };
+    let schema = require(KEY_SCHEMA)?;
+    if schema != SCHEMA_VERSION {
+        return Err(StoreError::corrupt(
+            path,
+            format!(
+                "layout version {schema}, but this finpipe reads version {SCHEMA_VERSION}; \
+                 a newer finpipe wrote it"
+            ),
+        ));
+    }
+    let basis = match require(KEY_ADJUSTED)? {
+        "true" => Basis::Adjusted,
+        "false" => Basis::Unadjusted,
+        other => {
+            return Err(StoreError::corrupt(
+                path,
+                format!("{KEY_ADJUSTED} is {other:?}, not true or false"),
+            ));
+        }
+    };
+    let rows = usize::try_from(md.file_metadata().num_rows())
+        .map_err(|_| StoreError::corrupt(path, "negative row count"))?;
+    let (first, last) = timestamp_range(md);
+    Ok(Footer {
+        ticker: require(KEY_TICKER)?.to_owned(),
+        timeframe: require(KEY_TIMEFRAME)?.to_owned(),
+        basis,
+        source: get(KEY_SOURCE).unwrap_or_default().to_owned(),
+        rows,
+        first,
+        last,
+    })
+}
+
+/// Min and max of the `timestamp` column over all row groups, from chunk statistics.
+fn timestamp_range(md: &ParquetMetaData) -> (Option<i64>, Option<i64>) {
+    let schema = md.file_metadata().schema_descr();
+    let Some(idx) = schema
+        .columns()
+        .iter()
+        .position(|c| c.name() == "timestamp")
+    else {
+        return (None, None);
+    };
+    let mut first: Option<i64> = None;
+    let mut last: Option<i64> = None;
+    for rg in md.row_groups() {
+        if let Some(Statistics::Int64(s)) = rg.column(idx).statistics() {
+            if let Some(&min) = s.min_opt() {
+                first = Some(first.map_or(min, |f| f.min(min)));
+            }
+            if let Some(&max) = s.max_opt() {
+                last = Some(last.map_or(max, |l| l.max(max)));
+            }
+        }
+    }
+    (first, last)
+}

@@ -1,0 +1,520 @@
+//! The per-ticker Parquet library: `<root>/<TICKER_DIR>/<timeframe>/<period>.parquet`.
+//! Owns the layout, merging new bars into period files (dedup, sort, atomic
+//! replace), the adjustment-basis guard, and footer-only queries (watermark,
+//! scan). The file format itself lives in `codec`, directory names in `dirname`.
+
+mod codec;
+mod dirname;
+mod error;
+mod rows;
+mod sweep;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use arrow::datatypes::SchemaRef;
+use parquet::file::properties::WriterProperties;
+
+use crate::fsutil;
+use crate::model::{Bar, Basis, Ticker, Timeframe, period_of};
+
+pub use codec::{
+    KEY_ADJUSTED, KEY_SCHEMA, KEY_SOURCE, KEY_TICKER, KEY_TIMEFRAME, KEY_VERSION, SCHEMA_VERSION,
+    bar_schema,
+};
+pub use dirname::{ticker_dir, ticker_from_dir};
+pub use error::StoreError;
+pub use sweep::TMP_GRACE;
+
+use codec::{FileMeta, Footer};
+use rows::{count_new, group_by_period, merge_sorted, normalize, period_bounds, same_bars};
+
+/// Who wrote bars into a file; recorded in `finpipe.source`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    Rest,
+    FlatFiles,
+    Derived,
+}
+
+impl Source {
+    /// The name in `finpipe.source`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rest => "rest",
+            Self::FlatFiles => "flatfiles",
+            Self::Derived => "derived",
+        }
+    }
+}
+
+/// What a write changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteSummary {
+    /// Period files written or removed (a file whose content and sources
+    /// would not change is left as it is and not counted).
+    pub files: usize,
+    /// Rows now stored in the periods the write touched.
+    pub rows_total: usize,
+    /// Timestamps that were not stored before.
+    pub rows_new: usize,
+}
+
+impl WriteSummary {
+    fn add(&mut self, other: Self) {
+        self.files += other.files;
+        self.rows_total += other.rows_total;
+        self.rows_new += other.rows_new;
+    }
+}
+
+/// One period file, described from its footer alone.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FileSummary {
+    pub ticker: Ticker,
+    pub timeframe: Timeframe,
+    pub period: String,
+    pub path: PathBuf,
+    pub rows: usize,
+    /// First and last timestamp (UTC ms), from the column statistics.
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+    pub basis: Basis,
+    /// `finpipe.source`, e.g. `flatfiles+rest`.
+    pub source: String,
+}
+
+/// Number of locks that serialize writers of the same period file in this
+/// process (files hash onto them; two files may share one, which only waits).
+const LOCK_STRIPES: usize = 64;
+
+/// A library of bars of one adjustment basis. `Send + Sync`: share it by
+/// reference between writer threads. Writes of one period file are
+/// serialized within the process; several processes writing the same ticker
+/// at once are not coordinated here.
+pub struct Store {
+    root: PathBuf,
+    basis: Basis,
+    version: String,
+    schema: SchemaRef,
+    props: WriterProperties,
+    locks: Box<[Mutex<()>]>,
+}
+
+impl Store {
+    /// Opens (creates) a library rooted at `root` holding `basis` bars, and
+    /// removes temporary files left below `root` by crashed writers (those
+    /// untouched for [`TMP_GRACE`], so another runner's write in flight is
+    /// spared). `version` goes into the metadata of every file written.
+    pub fn open(root: &Path, basis: Basis, version: &str) -> Result<Store, StoreError> {
+        fs::create_dir_all(root).map_err(|e| StoreError::io("create", root, e))?;
+        sweep::remove_stale_temporaries(root)?;
+        Ok(Store {
+            root: root.to_path_buf(),
+            basis,
+            version: version.to_owned(),
+            schema: bar_schema(),
+            props: codec::writer_properties(),
+            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Removes every temporary file below the root, however young. Only for a
+    /// runner holding the exclusive run lock: then no other writer is alive.
+    pub fn remove_all_temporaries(&self) -> Result<usize, StoreError> {
+        sweep::remove_temporaries(&self.root, std::time::Duration::ZERO)
+    }
+
+    pub fn basis(&self) -> Basis {
+        self.basis
+    }
+
+    /// The directory of one ticker's files of one timeframe.
+    pub fn timeframe_dir(&self, ticker: &Ticker, tf: Timeframe) -> PathBuf {
+        self.root.join(ticker_dir(ticker)).join(tf.to_string())
+    }
+
+    /// Where the bars of `period` (`YYYY-MM` or `YYYY`) are stored.
+    pub fn period_path(&self, ticker: &Ticker, tf: Timeframe, period: &str) -> PathBuf {
+        self.timeframe_dir(ticker, tf)
+            .join(format!("{period}.parquet"))
+    }
+
+    /// Merges `bars` (any order, any periods) into the library. Each period
+    /// file is read, checked to hold this library's basis, merged (a new bar
+    /// replaces a stored bar of the same timestamp; among new bars of one
+    /// timestamp the last wins), sorted and replaced atomically. Periods are
+    /// written oldest first; on an error, the periods before it are written
+    /// and the failing one is untouched. The cost of a write grows with the
+    /// file, so merging many days of a period at once is much cheaper than
+    /// one call per day.
+    pub fn merge(
+        &self,
+        ticker: &Ticker,
+        tf: Timeframe,
+        bars: &[Bar],
+        source: Source,
+    ) -> Result<WriteSummary, StoreError> {
+        let mut summary = WriteSummary::default();
+        for (period, group) in group_by_period(ticker.asset_class(), tf, bars) {
+            let path = self.period_path(ticker, tf, &period);
+            let _guard = self.lock(&path);
+            let stored = self.read_checked(&path, ticker, tf)?;
+            let (stored_footer, stored_bars) = match stored {
+                Some((footer, bars)) => (Some(footer), bars),
+                None => (None, Vec::new()),
+            };
+            let merged = merge_sorted(&stored_bars, normalize(group));
+            let sources = sources_with(stored_footer.as_ref(), source);
+            let unchanged = !merged.changed
+                && stored_footer
+                    .as_ref()
+                    .is_some_and(|f| f.sources() == sources);
+            if !unchanged {
+                self.write(&path, ticker, tf, &sources, &merged.bars)?;
+                summary.files += 1;
+            }
+            summary.add(WriteSummary {
+                files: 0,
+                rows_total: merged.bars.len(),
+                rows_new: merged.new,
+            });
+        }
+        Ok(summary)
+    }
+
+    /// Replaces one period file's whole content with `bars` (any order; the
+    /// last of equal timestamps wins), written by `source` alone. Every bar
+    /// must belong to `period`. An empty `bars` removes the file.
+    pub fn replace_period(
+        &self,
+        ticker: &Ticker,
+        tf: Timeframe,
+        period: &str,
+        bars: &[Bar],
+        source: Source,
+    ) -> Result<WriteSummary, StoreError> {
+        let path = self.period_path(ticker, tf, period);
+        let class = ticker.asset_class();
+        if let Some(first) = bars.first() {
+            let (lo, hi) = period_bounds(class, tf, first.timestamp);
+            let bad = if period_of(class, tf, first.timestamp) == period {
+                bars.iter().find(|b| !(lo..hi).contains(&b.timestamp))
+            } else {
+                Some(first)
+            };
+            if let Some(bad) = bad {
+                return Err(StoreError::OutOfPeriod {
+                    path,
+                    period: period.to_owned(),
+                    timestamp: bad.timestamp,
+                });
+            }
+        }
+        let _guard = self.lock(&path);
+        let (old_footer, old_bars) = match self.read_checked(&path, ticker, tf)? {
+            Some((footer, bars)) => (Some(footer), bars),
+            None => (None, Vec::new()),
+        };
+        let bars = normalize(bars.to_vec());
+        let rows_new = count_new(&old_bars, &bars);
+        if bars.is_empty() {
+            if old_footer.is_none() {
+                return Ok(WriteSummary::default());
+            }
+            remove_file(&path)?;
+            return Ok(WriteSummary {
+                files: 1,
+                rows_total: 0,
+                rows_new: 0,
+            });
+        }
+        let sources = BTreeSet::from([source.name().to_owned()]);
+        let unchanged =
+            old_footer.is_some_and(|f| f.sources() == sources) && same_bars(&old_bars, &bars);
+        if !unchanged {
+            self.write(&path, ticker, tf, &sources, &bars)?;
+        }
+        Ok(WriteSummary {
+            files: usize::from(!unchanged),
+            rows_total: bars.len(),
+            rows_new,
+        })
+    }
+
+    /// The bars of one period file, sorted by timestamp; empty when there is
+    /// no file. A file of the other basis is refused.
+    pub fn read_period(
+        &self,
+        ticker: &Ticker,
+        tf: Timeframe,
+        period: &str,
+    ) -> Result<Vec<Bar>, StoreError> {
+        let path = self.period_path(ticker, tf, period);
+        Ok(self
+            .read_checked(&path, ticker, tf)?
+            .map(|(_, bars)| bars)
+            .unwrap_or_default())
+    }
+
+    /// The periods stored for a ticker and timeframe, sorted (oldest first).
+    pub fn periods(&self, ticker: &Ticker, tf: Timeframe) -> Result<Vec<String>, StoreError> {
+        let dir = self.timeframe_dir(ticker, tf);
+        let mut periods: Vec<String> = list_dir(&dir)?
+            .into_iter()
+            .filter_map(|name| period_of_file_name(&name, tf))
+            .collect();
+        periods.sort();
+        Ok(periods)
+    }
+
+    /// The last stored timestamp (UTC ms), from the footer statistics of the
+    /// newest non-empty period file; no data page is read. A newest file of
+    /// the other basis is refused, as a merge into it would be.
+    pub fn watermark(&self, ticker: &Ticker, tf: Timeframe) -> Result<Option<i64>, StoreError> {
+        for period in self.periods(ticker, tf)?.iter().rev() {
+            let path = self.period_path(ticker, tf, period);
+            let Some(footer) = codec::read_footer(&path)? else {
+                continue; // removed since listing
+            };
+            check_identity(&footer, &path, ticker, tf)?;
+            self.check_basis(&footer, &path)?;
+            if footer.rows == 0 {
+                continue;
+            }
+            return match footer.last {
+                Some(last) => Ok(Some(last)),
+                None => Err(StoreError::corrupt(&path, "no timestamp statistics")),
+            };
+        }
+        Ok(None)
+    }
+
+    /// One summary per period file, from footers only, ordered by ticker
+    /// directory, timeframe and period; `ticker` limits the scan to one
+    /// ticker. Unknown files and folders are skipped; the first file that
+    /// cannot be read fails the scan (see [`Store::scan_all`] to get them all).
+    pub fn scan(&self, ticker: Option<&Ticker>) -> Result<Vec<FileSummary>, StoreError> {
+        self.scan_all(ticker)?.into_iter().collect()
+    }
+
+    /// Like [`Store::scan`], but a file that cannot be read is one `Err`
+    /// entry of the list instead of failing the scan (for `verify`). Only
+    /// failing to list a directory fails the whole scan.
+    pub fn scan_all(
+        &self,
+        ticker: Option<&Ticker>,
+    ) -> Result<Vec<Result<FileSummary, StoreError>>, StoreError> {
+        let tickers: Vec<(Ticker, PathBuf)> = match ticker {
+            Some(t) => vec![(t.clone(), self.root.join(ticker_dir(t)))],
+            None => {
+                let mut names = list_dir(&self.root)?;
+                names.sort();
+                names
+                    .into_iter()
+                    .filter_map(|name| ticker_from_dir(&name).map(|t| (t, self.root.join(name))))
+                    .collect()
+            }
+        };
+        let mut out = Vec::new();
+        for (ticker, dir) in tickers {
+            let mut timeframes: Vec<Timeframe> = list_dir(&dir)?
+                .iter()
+                .filter_map(|name| canonical_timeframe(name))
+                .collect();
+            timeframes.sort();
+            for tf in timeframes {
+                for period in self.periods(&ticker, tf)? {
+                    out.push(self.summarize(&ticker, tf, period));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn summarize(
+        &self,
+        ticker: &Ticker,
+        tf: Timeframe,
+        period: String,
+    ) -> Result<FileSummary, StoreError> {
+        let path = self.period_path(ticker, tf, &period);
+        let footer = codec::read_footer(&path)?.ok_or_else(|| {
+            StoreError::io("read", &path, io::Error::from(io::ErrorKind::NotFound))
+        })?;
+        check_identity(&footer, &path, ticker, tf)?;
+        Ok(FileSummary {
+            ticker: ticker.clone(),
+            timeframe: tf,
+            period,
+            path,
+            rows: footer.rows,
+            first: footer.first,
+            last: footer.last,
+            basis: footer.basis,
+            source: footer.source,
+        })
+    }
+
+    /// Reads a period file, refusing one of another basis, ticker or timeframe.
+    fn read_checked(
+        &self,
+        path: &Path,
+        ticker: &Ticker,
+        tf: Timeframe,
+    ) -> Result<Option<(Footer, Vec<Bar>)>, StoreError> {
+        let read = codec::read_file(path, |footer| {
+            check_identity(footer, path, ticker, tf)?;
+            self.check_basis(footer, path)
+        })?;
+        // finpipe writes sorted unique rows; anything else is put in order here.
+        Ok(read.map(|(footer, bars)| {
+            if bars.is_sorted_by(|a, b| a.timestamp < b.timestamp) {
+                (footer, bars)
+            } else {
+                (footer, normalize(bars))
+            }
+        }))
+    }
+
+    /// Refuses a file of the other adjustment basis.
+    fn check_basis(&self, footer: &Footer, path: &Path) -> Result<(), StoreError> {
+        if footer.basis == self.basis {
+            return Ok(());
+        }
+        Err(StoreError::BasisMismatch {
+            path: path.to_path_buf(),
+            stored: footer.basis,
+            wanted: self.basis,
+        })
+    }
+
+    /// Encodes `bars` and replaces the file at `path` atomically.
+    fn write(
+        &self,
+        path: &Path,
+        ticker: &Ticker,
+        tf: Timeframe,
+        sources: &BTreeSet<String>,
+        bars: &[Bar],
+    ) -> Result<(), StoreError> {
+        let meta = FileMeta {
+            ticker,
+            timeframe: tf,
+            basis: self.basis,
+            sources,
+            version: &self.version,
+        };
+        let bytes = codec::encode(&self.schema, &self.props, &meta, bars).map_err(|e| {
+            StoreError::Parquet {
+                path: path.to_path_buf(),
+                detail: e.to_string(),
+            }
+        })?;
+        fsutil::write_atomic(path, &bytes).map_err(|e| StoreError::io("write", path, e))
+    }
+
+    /// The lock serializing writers of the file at `path` in this process.
+    fn lock(&self, path: &Path) -> MutexGuard<'_, ()> {
+        let mut hasher = DefaultHasher::new();
+        path.hash(&mut hasher);
+        // The modulo keeps the index below `locks.len()` (LOCK_STRIPES > 0).
+        let stripe = (hasher.finish() % LOCK_STRIPES as u64) as usize;
+        // The mutex guards no data, so a panic elsewhere cannot leave it inconsistent.
+        self.locks[stripe]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A footer must name the ticker and timeframe of the place it is stored.
+fn check_identity(
+    footer: &Footer,
+    path: &Path,
+    ticker: &Ticker,
+    tf: Timeframe,
+) -> Result<(), StoreError> {
+    if footer.ticker != ticker.as_str() || footer.timeframe != tf.to_string() {
+        return Err(StoreError::corrupt(
+            path,
+            format!(
+                "it holds {} {} bars, not {ticker} {tf}",
+                footer.ticker, footer.timeframe
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The stored sources plus `source`.
+fn sources_with(footer: Option<&Footer>, source: Source) -> BTreeSet<String> {
+    let mut sources = footer.map(Footer::sources).unwrap_or_default();
+    sources.insert(source.name().to_owned());
+    sources
+}
+
+/// The period named by a file name such as `2024-03.parquet` (`YYYY-MM` for
+/// intraday timeframes, `YYYY` otherwise); `None` for any other name.
+fn period_of_file_name(name: &str, tf: Timeframe) -> Option<String> {
+    let stem = name.strip_suffix(".parquet")?;
+    let digits = |s: &str| s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit());
+    let valid = if tf.fixed_millis().is_some() {
+        stem.split_once('-').is_some_and(|(y, m)| {
+            digits(y) && m.len() == 2 && matches!(m.parse::<u32>(), Ok(1..=12))
+        })
+    } else {
+        digits(stem)
+    };
+    valid.then(|| stem.to_owned())
+}
+
+/// A timeframe directory name, only in the spelling finpipe writes (`1m`, not `1min`).
+fn canonical_timeframe(name: &str) -> Option<Timeframe> {
+    name.parse::<Timeframe>()
+        .ok()
+        .filter(|tf| tf.to_string() == name)
+}
+
+/// Names of the entries of `dir`; empty when it does not exist.
+fn list_dir(dir: &Path) -> Result<Vec<String>, StoreError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        // Nothing stored yet, or a stray file where a folder would be (skipped;
+        // a write there fails and says so).
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(StoreError::io("list", dir, e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| StoreError::io("list", dir, e))?;
+        if let Ok(name) = entry.file_name().into_string() {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}
+
+fn remove_file(path: &Path) -> Result<(), StoreError> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::io("remove", path, e)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+//! Bars as rows of a period file: grouping by period, sorting with the last
+//! of equal timestamps winning, merging new rows into stored ones, and
+//! bit-exact comparison (to skip writes that would change nothing).
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, NaiveDate};
+
+use crate::model::{AssetClass, Bar, Timeframe, period_of};
+
+/// Splits `bars` by period. The period's time bounds are cached so that
+/// `period_of` (the one rule) runs once per run of bars in the same period.
+pub fn group_by_period(
+    class: AssetClass,
+    tf: Timeframe,
+    bars: &[Bar],
+) -> BTreeMap<String, Vec<Bar>> {
+    let mut groups: BTreeMap<String, Vec<Bar>> = BTreeMap::new();
+    let mut current: Option<(String, i64, i64)> = None;
+    for bar in bars {
+        let ts = bar.timestamp;
+        let hit = current
+            .as_ref()
+            .is_some_and(|(_, lo, hi)| (*lo..*hi).contains(&ts));
+        if !hit {
+            let period = period_of(class, tf, ts);
+            let (lo, hi) = period_bounds(class, tf, ts);
+            current = Some((period, lo, hi));
+        }
+        if let Some((period, _, _)) = &current {
+            groups.entry(period.clone()).or_default().push(*bar);
+        }
+    }
+    groups
+}
+
+/// The UTC-ms range `[start, end)` of the period holding `ts`: from midnight
+/// of its first date to midnight of the next period's first date, in the day
+/// zone. An empty range (never hit) when a date is out of chrono's range.
+pub fn period_bounds(class: AssetClass, tf: Timeframe, ts: i64) -> (i64, i64) {
+    let date = class.date_of(ts);
+    let (first, next) = if tf.fixed_millis().is_some() {
+        let first = NaiveDate::from_ymd_opt(date.year(), date.month(), 1);
+        let next = if date.month() == 12 {
+            NaiveDate::from_ymd_opt(date.year() + 1, 1, 1)
+        } else {
+            NaiveDate::from_ymd_opt(date.year(), date.month() + 1, 1)
+        };
+        (first, next)
+    } else {
+        (
+            NaiveDate::from_ymd_opt(date.year(), 1, 1),
+            NaiveDate::from_ymd_opt(date.year() + 1, 1, 1),
+        )
+    };
+    match (first, next) {
+        (Some(first), Some(next)) => (class.midnight_ms(first), class.midnight_ms(next)),
+        _ => (0, 0),
+    }
+}
+
+/// Sorts by timestamp, keeping the last of equal timestamps (input order).
+pub fn normalize(mut bars: Vec<Bar>) -> Vec<Bar> {
+    bars.sort_by_key(|b| b.timestamp); // stable: equal timestamps keep input order
+    let mut out: Vec<Bar> = Vec::with_capacity(bars.len());
+    for bar in bars {
+        match out.last_mut() {
+            Some(last) if last.timestamp == bar.timestamp => *last = bar,
+            _ => out.push(bar),
+        }
+    }
+    out
+}
+
+/// The result of [`merge_sorted`].
+pub struct Merged {
+    pub bars: Vec<Bar>,
+    /// Timestamps of `new` absent from `stored`.
+    pub new: usize,
+    /// Whether the result differs from `stored` in any bit.
+    pub changed: bool,
+}
+
+/// Merges sorted unique `new` into sorted unique `stored`; `new` wins ties.
+pub fn merge_sorted(stored: &[Bar], new: Vec<Bar>) -> Merged {
+    let mut bars = Vec::with_capacity(stored.len() + new.len());
+    let (mut new_count, mut changed) = (0, false);
+    let mut old = stored.iter().peekable();
+    for bar in new {
+        while let Some(o) = old.next_if(|o| o.timestamp < bar.timestamp) {
+            bars.push(*o);
+        }
+        match old.next_if(|o| o.timestamp == bar.timestamp) {
+            Some(o) => changed |= !same_bar(o, &bar),
+            None => {
+                new_count += 1;
+                changed = true;
+            }
+        }
+        bars.push(bar);
+    }
+    bars.extend(old);
+    Merged {
+        bars,
+        new: new_count,
+        changed,
+    }
+}
+
+/// Timestamps of sorted `bars` absent from sorted `old`.
+pub fn count_new(old: &[Bar], bars: &[Bar]) -> usize {
+    let mut old = old.iter().map(|b| b.timestamp).peekable();
+    bars.iter()
+        .filter(|b| {
+            while old.next_if(|&t| t < b.timestamp).is_some() {}
+            old.next_if(|&t| t == b.timestamp).is_none()
+        })
+        .count()
+}
+
+pub fn same_bars(a: &[Bar], b: &[Bar]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_bar(x, y))
+}
+
+/// Equality of every field, bit for bit (so `NaN` equals itself, `-0.0` differs from `0.0`).
+pub fn same_bar(a: &Bar, b: &Bar) -> bool {
+    let f = |x: f64, y: f64| x.to_bits() == y.to_bits();
+    let of = |x: Option<f64>, y: Option<f64>| match (x, y) {
+        (Some(x), Some(y)) => f(x, y),
+        (None, None) => true,
+        _ => false,
+    };
+    a.timestamp == b.timestamp
+        && f(a.open, b.open)
+        && f(a.high, b.high)
+        && f(a.low, b.low)
+        && f(a.close, b.close)
+        && of(a.volume, b.volume)
+        && of(a.vwap, b.vwap)
+        && a.transactions == b.transactions
+}
