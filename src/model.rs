@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -266,19 +266,12 @@ impl AssetClass {
 
     /// The date of instant `ms` (UTC milliseconds) in the day zone.
     pub fn date_of(self, ms: i64) -> NaiveDate {
-        let utc = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
-        utc.with_timezone(&self.day_zone()).date_naive()
+        crate::calendar::zone_date_of_ms(self.day_zone(), ms)
     }
 
     /// Midnight of `date` in the day zone, as UTC milliseconds.
     pub fn midnight_ms(self, date: NaiveDate) -> i64 {
-        let zone = self.day_zone();
-        let naive = date.and_time(chrono::NaiveTime::MIN);
-        // Midnight exists in every zone finpipe uses (DST changes happen at 02:00).
-        zone.from_local_datetime(&naive).earliest().map_or_else(
-            || naive.and_utc().timestamp_millis(),
-            |t| t.timestamp_millis(),
-        )
+        crate::calendar::zone_midnight_ms(self.day_zone(), date)
     }
 }
 

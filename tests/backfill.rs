@@ -623,3 +623,37 @@ async fn a_second_run_exits_3_while_the_lock_is_held() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_key_stops_the_run_with_exit_2_and_loses_no_job() {
+    let sim = simulator().await;
+    let ws = Workspace::for_sim(&sim).env("MASSIVE_API_KEY", "revoked-key");
+    let universe = ws.universe("u", &["AAPL", "MSFT", "NVDA", "AMZN"]);
+    let run = ws
+        .run(&[
+            "backfill",
+            &universe,
+            "--timeframes",
+            "1d",
+            "--start",
+            "2024-11-01",
+            "--concurrency",
+            "1",
+        ])
+        .await;
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("Unknown API Key") && run.stderr.contains("MASSIVE_API_KEY"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sim.requests().len(), 1, "the run stopped at the first 401");
+    let fixed = Workspace::for_sim(&sim);
+    std::fs::rename(ws.join("data"), fixed.join("data")).unwrap();
+    let status = fixed.run(&["status", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["jobs"]["pending"], 4, "{json}");
+    let run = fixed.run(&["run"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("done=4"), "{}", run.stdout);
+}

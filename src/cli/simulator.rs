@@ -38,6 +38,9 @@ pub struct SimulatorArgs {
     /// Delay added to every answer: 50ms
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     latency: Option<Duration>,
+    /// Keep up to this many MB of aggregate answers and serve repeats from memory (benchmarks)
+    #[arg(long, value_name = "MB", default_value_t = 0)]
+    cache_mb: usize,
 }
 
 pub async fn run(context: &Context, args: SimulatorArgs) -> Result<Exit, Failure> {
@@ -47,6 +50,7 @@ pub async fn run(context: &Context, args: SimulatorArgs) -> Result<Exit, Failure
     );
     config.api_key = args.key;
     config.latency = args.latency.unwrap_or_default();
+    config.cache_bytes = args.cache_mb.saturating_mul(1 << 20);
     config.rate_limit = match args.server_limit {
         None | Some(RateLimit::Unlimited) => None,
         Some(RateLimit::Window { requests, window }) => Some(SimRateLimit {

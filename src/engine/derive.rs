@@ -4,7 +4,8 @@
 //! same for stored 1m bars without any request.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use chrono::Days;
 
@@ -16,6 +17,20 @@ use crate::plan::market_today;
 use crate::resample::derive;
 use crate::store::{Source, Store, StoreError};
 
+/// Serialises read-1m-then-write-derived per ticker within the process, so a
+/// derive job and a 1m job of one ticker never overwrite each other's newer
+/// derived file with an older one (striped by ticker hash).
+static TICKER_LOCKS: [Mutex<()>; 64] = [const { Mutex::new(()) }; 64];
+
+fn ticker_lock(ticker: &Ticker) -> std::sync::MutexGuard<'static, ()> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    ticker.hash(&mut hasher);
+    let stripe = (hasher.finish() % TICKER_LOCKS.len() as u64) as usize;
+    TICKER_LOCKS[stripe]
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Rewrites the `targets` period files of `periods` from the 1m files.
 /// Windows longer than an hour may straddle midnight of the day zone, so the
 /// next period's minutes are read too, and each bar goes to its own period.
@@ -26,6 +41,7 @@ pub(crate) fn rederive(
     periods: &BTreeSet<String>,
     complete_until: i64,
 ) -> Result<u64, StoreError> {
+    let _serialised = ticker_lock(ticker);
     let class = ticker.asset_class();
     let mut written = 0;
     for period in periods {

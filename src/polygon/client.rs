@@ -250,7 +250,18 @@ impl Client {
                 self.inner.timeout
             )
         } else {
-            error_chain(error)
+            // reqwest's own message repeats the URL; the endpoint is already named.
+            let what = if error.is_connect() {
+                "cannot connect"
+            } else if error.is_body() || error.is_decode() {
+                "the answer broke off"
+            } else {
+                "the request failed"
+            };
+            match std::error::Error::source(error) {
+                Some(cause) => format!("{what}: {}", error_chain(cause)),
+                None => what.to_owned(),
+            }
         };
         ApiError::Transport {
             endpoint: endpoint.to_owned(),

@@ -48,6 +48,10 @@ pub struct SimConfig {
     pub rate_limit: Option<SimRateLimit>,
     /// Added to every answer (benchmarks).
     pub latency: Duration,
+    /// Keep aggregate answers in memory up to this many bytes and serve
+    /// repeated requests from there (benchmarks: a warm simulator spends no
+    /// CPU generating bars, so the client's share of the machine is measured).
+    pub cache_bytes: usize,
     /// The host `next_url` points at, as the real API's does; clients must
     /// follow only its path and query.
     pub next_url_host: String,
@@ -62,6 +66,7 @@ impl SimConfig {
             world: WorldSize::default(),
             rate_limit: None,
             latency: Duration::ZERO,
+            cache_bytes: 0,
             next_url_host: "https://api.massive.com".to_owned(),
         }
     }
@@ -104,6 +109,14 @@ pub(crate) struct SimState {
     rate: Mutex<RateState>,
     faults: Mutex<FaultPlan>,
     log: Mutex<Vec<RequestRecord>>,
+    cache: Mutex<AnswerCache>,
+}
+
+/// Aggregate answers by path and query, bounded in bytes.
+#[derive(Default)]
+struct AnswerCache {
+    answers: std::collections::HashMap<String, Bytes>,
+    bytes: usize,
 }
 
 #[derive(Default)]
@@ -158,6 +171,7 @@ impl Simulator {
             seq: AtomicU64::new(0),
             faults: Mutex::new(FaultPlan::default()),
             log: Mutex::new(Vec::new()),
+            cache: Mutex::new(AnswerCache::default()),
         });
         let app: Router = routes::router()
             .layer(middleware::from_fn_with_state(Arc::clone(&state), gate))
@@ -284,7 +298,7 @@ async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) 
                 let fault = lock(&state.faults).take(&path);
                 fault_name = fault.as_ref().map(FaultKind::name);
                 match fault {
-                    None => next.run(request).await,
+                    None => answer(&state, request, next).await,
                     Some(kind) => apply_fault(kind, request, next, &request_id).await,
                 }
             }
@@ -301,6 +315,30 @@ async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) 
     };
     lock(&state.log).push(record);
     response
+}
+
+/// The route's answer, from the cache when it is on and holds it.
+async fn answer(state: &SimState, request: Request, next: Next) -> Response {
+    let limit = state.config.cache_bytes;
+    let cacheable = limit > 0 && request.uri().path().starts_with("/v2/aggs/");
+    if !cacheable {
+        return next.run(request).await;
+    }
+    let key = request.uri().to_string();
+    if let Some(body) = lock(&state.cache).answers.get(&key).cloned() {
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    let response = next.run(request).await;
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let body = full_body(response).await;
+    let mut cache = lock(&state.cache);
+    if cache.bytes + body.len() <= limit {
+        cache.bytes += body.len();
+        cache.answers.insert(key, body.clone());
+    }
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn authenticate(request: &Request, key: &str) -> Auth {
