@@ -155,3 +155,38 @@ async fn secrets_never_appear_in_output_at_the_most_verbose_level() {
     assert_no_secret(&wrong, "rejected key");
     assert!(!wrong.all_output().contains(&wrong_key));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_need_no_key_and_every_command_shows_an_example() {
+    let ws = Workspace::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let run = ws.run(&["completions", shell]).await;
+        assert_eq!(run.code, 0, "{shell}: {run:?}");
+        assert!(
+            run.stdout.contains("backfill") && run.stdout.contains("discover"),
+            "{shell}"
+        );
+    }
+    let commands = [
+        "discover",
+        "backfill",
+        "plan",
+        "run",
+        "run-once",
+        "status",
+        "jobs",
+        "config",
+        "demo",
+        "simulator",
+        "completions",
+    ];
+    for command in commands {
+        let help = ws.run(&[command, "--help"]).await;
+        assert_eq!(help.code, 0, "{command}");
+        assert!(
+            help.stdout.contains("Examples:\n  finpipe"),
+            "{command} --help has no example:\n{}",
+            help.stdout
+        );
+    }
+}

@@ -198,12 +198,28 @@ enum Command {
     /// List, retry or clear jobs
     Jobs(status::JobsArgs),
     /// Show the effective settings and where each came from (secrets masked)
+    #[command(
+        after_help = "Examples:\n  finpipe config\n  finpipe --rate-limit 100/s --data-dir /srv/bars config"
+    )]
     Config,
     /// Run finpipe end to end against the built-in simulator: no key, no network
     Demo(demo::DemoArgs),
     /// Serve the built-in Polygon simulator on loopback (for trying finpipe and for benchmarks)
     Simulator(simulator::SimulatorArgs),
+    /// Print a shell completion script: finpipe completions bash > /etc/bash_completion.d/finpipe
+    #[command(after_help = COMPLETION_EXAMPLES)]
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
+
+const COMPLETION_EXAMPLES: &str = "\
+Examples:
+  finpipe completions bash > ~/.local/share/bash-completion/completions/finpipe
+  finpipe completions zsh > ~/.zfunc/_finpipe
+  finpipe completions fish > ~/.config/fish/completions/finpipe.fish";
 
 /// What every command gets: settings, the clock, output preferences.
 pub struct Context {
@@ -290,6 +306,16 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Command::Config => config_cmd::run(&context),
             Command::Demo(args) => interruptible(demo::run(&context, args)).await,
             Command::Simulator(args) => simulator::run(&context, args).await,
+            Command::Completions { shell } => {
+                use clap::CommandFactory;
+                clap_complete::generate(
+                    shell,
+                    &mut Cli::command(),
+                    "finpipe",
+                    &mut std::io::stdout(),
+                );
+                Ok(Exit::Ok)
+            }
         }
     })
 }
