@@ -19,6 +19,7 @@ pub mod polygon;
 pub mod ranges;
 pub mod resample;
 pub mod simulator;
+pub mod sources;
 pub mod store;
 pub mod suggest;
 pub mod universe;

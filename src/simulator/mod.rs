@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod faults;
+pub mod flatfiles;
 pub mod hash;
 pub mod market;
 pub mod names;
@@ -17,6 +18,7 @@ pub mod path;
 pub mod reference;
 mod routes;
 pub mod server;
+pub mod synthetic;
 pub mod world;
 
 pub use faults::{Fault, FaultKind};
