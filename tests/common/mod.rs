@@ -2,6 +2,9 @@
 //! directory, and the real `finpipe` binary run against them.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod flatfiles;
+pub mod s3;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
