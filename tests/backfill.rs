@@ -525,10 +525,7 @@ async fn an_unwritable_library_fails_the_job_clearly_and_leaves_no_partial_file(
         .await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("data/AAPL"), "{}", run.stderr);
-    let leftovers: Vec<_> = walk(&ws.join("data"))
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".tmp-"))
-        .collect();
+    let leftovers = common::temporaries(&ws.join("data"));
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -568,20 +565,6 @@ async fn status_reads_coverage_from_the_files() {
         "{}",
         text.stdout
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            }
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

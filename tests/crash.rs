@@ -64,22 +64,6 @@ fn snapshot(
     files
 }
 
-fn temporaries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            found.extend(temporaries(&path));
-        } else if path.to_string_lossy().contains(".tmp-") {
-            found.push(path);
-        }
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_killed_at_random_instants_then_rerun_match_an_uninterrupted_run_row_for_row() {
     let sim = simulator_with(|c| c.latency = Duration::from_millis(80)).await;
@@ -158,7 +142,10 @@ async fn runs_killed_at_random_instants_then_rerun_match_an_uninterrupted_run_ro
         }
     }
     assert_eq!(got.len(), want.len(), "seed {seed}: the same series");
-    assert!(temporaries(&crashed.join("data")).is_empty(), "seed {seed}");
+    assert!(
+        common::temporaries(&crashed.join("data")).is_empty(),
+        "seed {seed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

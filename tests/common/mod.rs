@@ -217,3 +217,20 @@ pub fn sim_bars(
         })
         .collect()
 }
+
+/// Temporary files (`*.tmp-*`) anywhere below `dir`.
+pub fn temporaries(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(temporaries(&path));
+        } else if path.to_string_lossy().contains(finpipe::fsutil::TMP_MARKER) {
+            found.push(path);
+        }
+    }
+    found
+}
