@@ -640,3 +640,41 @@ async fn a_rejected_key_stops_the_run_with_exit_2_and_loses_no_job() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("done=4"), "{}", run.stdout);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_earlier_range_fetched_later_keeps_the_derived_bars_of_the_later_one() {
+    let sim = simulator().await;
+    let ws = Workspace::for_sim(&sim);
+    let later = [
+        "run-once",
+        "AAPL",
+        "--timeframes",
+        "1m,5m,1h",
+        "--start",
+        "2024-11-20",
+        "--end",
+        "2024-11-29",
+    ];
+    assert_eq!(ws.run(&later).await.code, 0);
+    let earlier = [
+        "run-once",
+        "AAPL",
+        "--timeframes",
+        "1m,5m,1h",
+        "--start",
+        "2024-11-01",
+        "--end",
+        "2024-11-19",
+    ];
+    let run = ws.run(&earlier).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let library = ws.library("data");
+    for tf in ["1m", "5m", "1h"] {
+        let want = sim_bars(&sim, "AAPL", tf, "2024-11-01", "2024-11-29", false);
+        assert_same_bars(
+            &library[&("AAPL".to_owned(), tf.to_owned())],
+            &want,
+            &format!("AAPL {tf}"),
+        );
+    }
+}

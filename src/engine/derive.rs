@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use chrono::Days;
 
 use super::rest::record_coverage;
 use super::{Finish, JobFailure, Shared};
@@ -32,14 +31,18 @@ fn ticker_lock(ticker: &Ticker) -> std::sync::MutexGuard<'static, ()> {
 }
 
 /// Rewrites the `targets` period files of `periods` from the 1m files.
-/// Windows longer than an hour may straddle midnight of the day zone, so the
-/// next period's minutes are read too, and each bar goes to its own period.
+/// `frontier` is where the fetch in progress stands (the next page starts
+/// there): the one window that straddles it is still being filled and is left
+/// out. Windows before it are complete; windows after it hold bars fetched by
+/// earlier runs and are complete too. Windows longer than an hour may straddle
+/// midnight of the day zone, so the next period's minutes are read too, and
+/// each bar goes to its own period.
 pub(crate) fn rederive(
     store: &Store,
     ticker: &Ticker,
     targets: &[Timeframe],
     periods: &BTreeSet<String>,
-    complete_until: i64,
+    frontier: Option<i64>,
 ) -> Result<u64, StoreError> {
     let _serialised = ticker_lock(ticker);
     let class = ticker.asset_class();
@@ -53,9 +56,13 @@ pub(crate) fn rederive(
             minutes.extend(store.read_period(ticker, Timeframe::MINUTE, &next)?);
         }
         for target in targets {
-            let bars: Vec<Bar> = derive(&minutes, *target, complete_until)
+            let width = target.fixed_millis().unwrap_or(i64::MAX);
+            let straddles = |b: &Bar| {
+                frontier.is_some_and(|f| b.timestamp < f && f < b.timestamp.saturating_add(width))
+            };
+            let bars: Vec<Bar> = derive(&minutes, *target, i64::MAX)
                 .into_iter()
-                .filter(|b| period_of(class, *target, b.timestamp) == *period)
+                .filter(|b| period_of(class, *target, b.timestamp) == *period && !straddles(b))
                 .collect();
             written += bars.len() as u64;
             store.replace_period(ticker, *target, period, &bars, Source::Derived)?;
@@ -77,9 +84,6 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     let class = job.ticker.asset_class();
     let now = shared.options.clock.now();
     let end = job.range.end.min(market_today(now));
-    let end_ms = class
-        .midnight_ms(end + Days::new(1))
-        .min(now.timestamp_millis());
     let store = Arc::clone(&shared.store);
     let (ticker, target, range) = (job.ticker.clone(), job.timeframe, job.range);
     let rows = tokio::task::spawn_blocking(move || {
@@ -92,7 +96,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
                 (first.as_str()..=last.as_str()).contains(&p.as_str())
             })
             .collect();
-        rederive(&store, &ticker, &[target], &periods, end_ms)
+        rederive(&store, &ticker, &[target], &periods, None)
     })
     .await
     .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;

@@ -42,7 +42,6 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         .pages::<AggBar>(endpoint.clone(), vec![("adjusted", adjusted.to_string())]);
     let mut rows_new = 0u64;
     let width = job.timeframe.fixed_millis().unwrap_or(86_400_000);
-    let now_ms = now.timestamp_millis();
     loop {
         if shared.stop.is_set() {
             return Ok(Finish::Stopped);
@@ -66,14 +65,10 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         let Some(last) = bars.last().map(|b| b.timestamp) else {
             continue;
         };
-        // Windows ending by the end of this page's last bar are complete: the
-        // next page starts after it.
-        let complete_until = if pages.has_next() {
-            last + width
-        } else {
-            end_ms.min(now_ms)
-        };
-        let written = store_page(shared, job, bars, complete_until).await?;
+        // The next page starts after this page's last bar: a derived window
+        // straddling that point is not complete yet.
+        let frontier = pages.has_next().then_some(last + width);
+        let written = store_page(shared, job, bars, frontier).await?;
         rows_new += written.0;
         shared.reporter.page_stored(job, written.1, written.0);
         let (id, owner, lease) = (job.id, shared.options.owner.clone(), lease_ms(shared));
@@ -109,7 +104,7 @@ async fn store_page(
     shared: &Arc<Shared>,
     job: &Job,
     bars: Vec<Bar>,
-    complete_until: i64,
+    frontier: Option<i64>,
 ) -> Result<(u64, u64), JobFailure> {
     let store = Arc::clone(&shared.store);
     let (ticker, timeframe, derived) = (job.ticker.clone(), job.timeframe, job.derived.clone());
@@ -122,7 +117,7 @@ async fn store_page(
                 .iter()
                 .map(|b| period_of(class, timeframe, b.timestamp))
                 .collect();
-            rederive(&store, &ticker, &derived, &periods, complete_until)?;
+            rederive(&store, &ticker, &derived, &periods, frontier)?;
         }
         Ok::<_, crate::store::StoreError>(summary.rows_new as u64)
     })
