@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-
 use super::rest::record_coverage;
 use super::{Finish, JobFailure, Shared};
 use crate::jobs::Job;
