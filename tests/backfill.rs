@@ -678,3 +678,35 @@ async fn an_earlier_range_fetched_later_keeps_the_derived_bars_of_the_later_one(
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_leaves_one_grep_friendly_summary_line() {
+    let sim = simulator().await;
+    let ws = Workspace::for_sim(&sim);
+    let run = ws
+        .run(&[
+            "-q",
+            "run-once",
+            "AAPL",
+            "--timeframes",
+            "1m,5m,1d",
+            "--start",
+            "2024-11-04",
+            "--end",
+            "2024-11-05",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stderr, "", "no log lines, no bars");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    for field in [
+        "jobs done=2",
+        "failed=0",
+        "bars_new=",
+        "requests=2",
+        "duration=",
+    ] {
+        assert!(lines[0].contains(field), "{field}: {}", lines[0]);
+    }
+}

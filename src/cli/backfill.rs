@@ -226,7 +226,10 @@ pub async fn plan_and_drain(
     let outcome =
         plan(&mut table, &request, finpipe_now_ms()).map_err(|e| Failure::usage(e.to_string()))?;
     drop(table);
-    print_plan(&outcome, &library);
+    if !context.quiet {
+        // --quiet leaves warnings and the one summary line of the run.
+        print_plan(&outcome, &library);
+    }
     drain(context, &library, run).await
 }
 
