@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use clap::Args;
-use finpipe::engine::{Engine, EngineOptions, RunSummary, StopSignal};
+use finpipe::engine::{Engine, EngineOptions, RunSummary, StopSignal, wall_ms};
 use finpipe::jobs::JobTable;
 use finpipe::lock::{LockError, LockMode, RunLock, acquire};
 use finpipe::model::{Basis, Ticker, Timeframe, parse_timeframes};
-use finpipe::plan::{PlanOutcome, PlanRequest, market_today, plan};
+use finpipe::plan::{PlanError, PlanOutcome, PlanRequest, market_today, plan};
 use finpipe::ranges::DateRange;
 use finpipe::store::Store;
 use finpipe::universe::Universe;
@@ -60,6 +60,16 @@ pub struct BatchArgs {
     max_batches: Option<usize>,
 }
 
+/// The tickers to work on: universe files and a batch slice of them.
+#[derive(Debug, Args)]
+pub struct UniverseArgs {
+    /// Universe files (from `finpipe discover`, or JSON arrays of tickers)
+    #[arg(required = true, value_name = "UNIVERSE")]
+    universes: Vec<PathBuf>,
+    #[command(flatten)]
+    batch: BatchArgs,
+}
+
 /// How to run the queue.
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
@@ -69,7 +79,7 @@ pub struct RunArgs {
     /// If another run holds the lock, wait for it instead of exiting with code 3
     #[arg(long)]
     pub wait: bool,
-    /// Drain the table together with other --shared runners (skips the exclusive lock)
+    /// Drain the table together with other --shared runners (a shared lock instead of the exclusive one)
     #[arg(long)]
     pub shared: bool,
 }
@@ -82,13 +92,10 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = PLAN_EXAMPLES)]
 pub struct PlanArgs {
-    /// Universe files (from `finpipe discover`, or JSON arrays of tickers)
-    #[arg(required = true, value_name = "UNIVERSE")]
-    universes: Vec<PathBuf>,
     #[command(flatten)]
     work: WorkArgs,
     #[command(flatten)]
-    batch: BatchArgs,
+    universe: UniverseArgs,
 }
 
 const RUN_EXAMPLES: &str = "\
@@ -115,13 +122,10 @@ Examples:
 #[derive(Debug, Args)]
 #[command(after_help = BACKFILL_EXAMPLES)]
 pub struct BackfillArgs {
-    /// Universe files (from `finpipe discover`, or JSON arrays of tickers)
-    #[arg(required = true, value_name = "UNIVERSE")]
-    universes: Vec<PathBuf>,
     #[command(flatten)]
     work: WorkArgs,
     #[command(flatten)]
-    batch: BatchArgs,
+    universe: UniverseArgs,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -185,12 +189,12 @@ impl Context {
 
 pub async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, Failure> {
     context.api_key()?;
-    let tickers = read_universes(&args.universes, &args.batch, context)?;
+    let tickers = read_universes(&args.universe, context)?;
     let library = context.library(args.work.adjusted);
     let request = plan_request(context, tickers, &args.work)?;
     let mut table = context.open_table(&library)?;
     let outcome =
-        plan(&mut table, &request, finpipe_now_ms()).map_err(|e| Failure::usage(e.to_string()))?;
+        plan(&mut table, &request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
     print_plan(&outcome, &library);
     Ok(Exit::Ok)
 }
@@ -203,7 +207,7 @@ pub async fn run_queue(context: &Context, args: RunCmdArgs) -> Result<Exit, Fail
 
 pub async fn run_backfill(context: &Context, args: BackfillArgs) -> Result<Exit, Failure> {
     context.api_key()?;
-    let tickers = read_universes(&args.universes, &args.batch, context)?;
+    let tickers = read_universes(&args.universe, context)?;
     plan_and_drain(context, tickers, &args.work, &args.run).await
 }
 
@@ -224,7 +228,7 @@ pub async fn plan_and_drain(
     let _lock = take_lock(&library, run)?;
     let mut table = context.open_table(&library)?;
     let outcome =
-        plan(&mut table, &request, finpipe_now_ms()).map_err(|e| Failure::usage(e.to_string()))?;
+        plan(&mut table, &request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
     drop(table);
     if !context.quiet {
         // --quiet leaves warnings and the one summary line of the run.
@@ -233,25 +237,15 @@ pub async fn plan_and_drain(
     drain(context, &library, run).await
 }
 
-fn finpipe_now_ms() -> i64 {
-    finpipe::engine::wall_ms()
-}
-
 /// The validated plan request: dates checked, `--end` clamped to today.
 fn plan_request(
     context: &Context,
     tickers: Vec<Ticker>,
     work: &WorkArgs,
 ) -> Result<PlanRequest, Failure> {
+    // Checked here too, before the lock and the table are created.
     if tickers.is_empty() {
-        return Err(Failure::usage(
-            "the ticker list is empty: the universe lists no tickers, or --start-batch is past its end",
-        ));
-    }
-    if work.timeframes.0.is_empty() {
-        return Err(Failure::usage(
-            "no timeframes: pass --timeframes, e.g. --timeframes 1m,1d",
-        ));
+        return Err(Failure::usage(PlanError::NoTickers.to_string()));
     }
     let today = market_today(context.clock.now());
     let mut end = work.end.unwrap_or(today);
@@ -283,14 +277,11 @@ fn plan_request(
 }
 
 /// Every ticker of the universes, in order, without repeats, then the batch slice.
-fn read_universes(
-    paths: &[PathBuf],
-    batch: &BatchArgs,
-    context: &Context,
-) -> Result<Vec<Ticker>, Failure> {
+fn read_universes(args: &UniverseArgs, context: &Context) -> Result<Vec<Ticker>, Failure> {
     let mut tickers: Vec<Ticker> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for path in paths {
+    let batch = &args.batch;
+    for path in &args.universes {
         let universe = Universe::read(path).map_err(|e| Failure::usage(e.to_string()))?;
         for ticker in universe.symbols() {
             if seen.insert(ticker.clone()) {
@@ -363,7 +354,7 @@ async fn drain(context: &Context, library: &Library, run: &RunArgs) -> Result<Ex
         // We hold the exclusive lock: no other runner is alive, so jobs left
         // running and temporary files belong to a dead process.
         table
-            .reclaim_orphans(finpipe_now_ms())
+            .reclaim_orphans(wall_ms())
             .map_err(|e| Failure::failed(e.to_string()))?;
         store
             .remove_all_temporaries()
@@ -377,7 +368,7 @@ async fn drain(context: &Context, library: &Library, run: &RunArgs) -> Result<Ex
         lease: Duration::from_secs(300),
         max_attempts: 3,
         retry_delay: context.config.retry_base.value.saturating_mul(10),
-        owner: format!("{}:{}:{}", hostname(), std::process::id(), finpipe_now_ms()),
+        owner: format!("{}:{}:{}", hostname(), std::process::id(), wall_ms()),
         clock: context.clock,
     };
     let engine = Engine::new(
