@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod jobs;
 pub mod lock;
 pub mod model;
+mod number;
 pub mod plan;
 pub mod polygon;
 pub mod ranges;

@@ -139,7 +139,7 @@ struct GlobalArgs {
     /// Flat-file S3 endpoint [env: MASSIVE_S3_ENDPOINT; default https://files.massive.com]
     #[arg(long, global = true, value_name = "URL", help_heading = "Flat files")]
     flatfiles_url: Option<String>,
-    /// Jobs run at once [env: FINPIPE_CONCURRENCY, WORKER_CONCURRENCY; default 8]
+    /// Requests in flight at once [env: FINPIPE_CONCURRENCY, WORKER_CONCURRENCY; default 8]
     #[arg(long, global = true, value_name = "N", help_heading = "Library")]
     concurrency: Option<String>,
     /// The library's root directory [env: FINPIPE_DATA_DIR; default data]

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
 pub use report::{FailedJob, JobOutcome, Reporter, RunSummary, Silent};
@@ -27,7 +27,8 @@ use crate::store::{Store, StoreError};
 /// How the engine runs.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
-    /// Jobs run at once.
+    /// Requests in flight at once. A few more jobs than this run, so that
+    /// while some decode and write, `concurrency` requests stay in flight.
     pub concurrency: usize,
     /// Stop after claiming this many jobs.
     pub max_jobs: Option<usize>,
@@ -122,6 +123,8 @@ pub(crate) struct Shared {
     pub(crate) options: EngineOptions,
     pub(crate) reporter: Arc<dyn Reporter>,
     pub(crate) stop: StopSignal,
+    /// One permit per request in flight (`concurrency`).
+    pub(crate) in_flight: Semaphore,
     claimed: AtomicUsize,
     summary: Mutex<RunSummary>,
     rows_new: AtomicU64,
@@ -141,6 +144,7 @@ impl Engine {
         reporter: Arc<dyn Reporter>,
         stop: StopSignal,
     ) -> Self {
+        let options_concurrency = options.concurrency.max(1);
         Self {
             shared: Arc::new(Shared {
                 table,
@@ -149,6 +153,7 @@ impl Engine {
                 options,
                 reporter,
                 stop,
+                in_flight: Semaphore::new(options_concurrency),
                 claimed: AtomicUsize::new(0),
                 summary: Mutex::new(RunSummary::default()),
                 rows_new: AtomicU64::new(0),
@@ -164,9 +169,10 @@ impl Engine {
             .reporter
             .run_started((counts.pending + counts.running) as u64);
         let mut workers = JoinSet::new();
-        for _ in 0..shared.options.concurrency.max(1) {
+        for _ in 0..workers_for(shared.options.concurrency) {
             workers.spawn(worker(Arc::clone(shared)));
         }
+        let keeper = tokio::spawn(keep_leases(Arc::clone(shared)));
         let mut first_error = None;
         while let Some(joined) = workers.join_next().await {
             match joined {
@@ -181,6 +187,7 @@ impl Engine {
                 }
             }
         }
+        keeper.abort();
         if let Some(error) = first_error {
             return Err(error);
         }
@@ -188,6 +195,35 @@ impl Engine {
         summary.rows_new = shared.rows_new.load(Ordering::Relaxed);
         summary.interrupted = shared.stop.is_set() && summary.fatal.is_none();
         Ok(summary)
+    }
+}
+
+/// Jobs run at once for `concurrency` requests in flight: twice as many, so
+/// that while half decode and write, the others keep every connection busy.
+/// (Waiting for a request slot is safe: [`keep_leases`] renews the leases.)
+fn workers_for(concurrency: usize) -> usize {
+    let concurrency = concurrency.max(1);
+    concurrency + concurrency.div_ceil(2)
+}
+
+/// Renews the leases of this runner's jobs every third of a lease, so a job
+/// waiting for a request slot or the rate limit is never taken for dead.
+/// Runs until aborted; a failed renewal is retried at the next tick (the
+/// page-by-page renewals still hold).
+async fn keep_leases(shared: Arc<Shared>) {
+    let lease_ms = lease_ms(&shared);
+    let mut tick = tokio::time::interval((shared.options.lease / 3).max(Duration::from_secs(1)));
+    tick.tick().await; // the first tick is immediate
+    loop {
+        tick.tick().await;
+        let owner = shared.options.owner.clone();
+        if let Err(e) = db(&shared, move |t| {
+            t.renew_leases(&owner, wall_ms(), lease_ms)
+        })
+        .await
+        {
+            tracing::warn!("could not renew job leases: {e}");
+        }
     }
 }
 

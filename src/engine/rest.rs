@@ -14,7 +14,7 @@ use super::{Finish, JobFailure, Shared, db, lease_ms, wall_ms};
 use crate::jobs::Job;
 use crate::model::{Bar, Timeframe, period_of};
 use crate::plan::{last_complete_day, market_today};
-use crate::polygon::{AggBar, ApiError, aggregates_endpoint};
+use crate::polygon::{ApiError, aggregates_endpoint};
 use crate::ranges::DateRange;
 use crate::store::Source;
 
@@ -39,14 +39,28 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     );
     let mut pages = shared
         .client
-        .pages::<AggBar>(endpoint.clone(), vec![("adjusted", adjusted.to_string())]);
+        .agg_pages(endpoint.clone(), vec![("adjusted", adjusted.to_string())]);
     let mut rows_new = 0u64;
     let width = job.timeframe.fixed_millis().unwrap_or(86_400_000);
     loop {
         if shared.stop.is_set() {
             return Ok(Finish::Stopped);
         }
-        let Some(page) = pages.next_page().await? else {
+        let page = {
+            // Never closed: the semaphore lives as long as `shared`.
+            let _permit = shared.in_flight.acquire().await;
+            if shared.stop.is_set() {
+                return Ok(Finish::Stopped);
+            }
+            let page = pages.next_page().await;
+            if page.as_ref().is_err_and(ApiError::is_fatal) {
+                // Stop before the slot goes to a job waiting for it: a
+                // rejected key must not be tried again.
+                shared.stop.trigger();
+            }
+            page?
+        };
+        let Some(page) = page else {
             break;
         };
         if let Some(answered) = page.adjusted.filter(|a| *a != adjusted) {
@@ -56,12 +70,13 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
             }
             .into());
         }
-        let bars: Vec<Bar> = page
-            .results
-            .iter()
-            .filter(|b| (start_ms..end_ms).contains(&b.t))
-            .map(Bar::from)
-            .collect();
+        let mut bars = Vec::with_capacity(page.results.len());
+        bars.extend(
+            page.results
+                .iter()
+                .filter(|b| (start_ms..end_ms).contains(&b.t))
+                .map(Bar::from),
+        );
         let Some(last) = bars.last().map(|b| b.timestamp) else {
             continue;
         };

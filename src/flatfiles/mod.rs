@@ -17,7 +17,6 @@
 mod decode;
 mod error;
 mod keys;
-mod number;
 mod read;
 mod row;
 mod s3;

@@ -4,8 +4,8 @@
 
 use super::error::FlatFileError;
 use super::keys::{DayFile, FileKind};
-use super::number::{parse_f64, parse_i64};
 use crate::model::Bar;
+use crate::number::{parse_f64, parse_i64};
 
 /// The most columns a header may have.
 const MAX_COLUMNS: usize = 64;

@@ -38,12 +38,12 @@ impl JobTable {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql("starting a claim"))?;
         let raw = tx
-            .query_row(
-                CLAIM_SQL,
-                params![owner, now_ms, lease_end],
-                RawJob::from_row,
-            )
-            .optional()
+            .prepare_cached(CLAIM_SQL)
+            .and_then(|mut claim| {
+                claim
+                    .query_row(params![owner, now_ms, lease_end], RawJob::from_row)
+                    .optional()
+            })
             .map_err(sql("claiming a job"))?;
         let Some(raw) = raw else {
             return Ok(None); // nothing changed; dropping `tx` rolls back
@@ -82,6 +82,19 @@ impl JobTable {
             .map_err(sql("reclaiming orphaned jobs"))
     }
 
+    /// Extends the lease of every job `owner` runs to `now_ms + lease_ms`:
+    /// a live runner keeps its jobs even while they wait on the rate limit.
+    /// Returns how many.
+    pub fn renew_leases(&mut self, owner: &str, now_ms: i64, lease_ms: i64) -> Result<usize> {
+        self.conn
+            .prepare_cached(
+                "UPDATE jobs SET available_at = ?2
+                 WHERE owner = ?1 AND state = 'running'",
+            )
+            .and_then(|mut update| update.execute(params![owner, now_ms.saturating_add(lease_ms)]))
+            .map_err(sql("renewing leases"))
+    }
+
     /// Records that bars up to `progress_ts` are stored, adds the counters
     /// and renews the lease to `now_ms + lease_ms`. `false` (and nothing
     /// changed) when `owner` no longer runs the job.
@@ -98,11 +111,13 @@ impl JobTable {
     ) -> Result<bool> {
         let changed = self
             .conn
-            .execute(
+            .prepare_cached(
                 "UPDATE jobs SET progress_ts = ?3, rows = rows + ?4, requests = requests + ?5,
                      available_at = ?6, updated_at = ?7
                  WHERE id = ?1 AND owner = ?2 AND state = 'running'",
-                params![
+            )
+            .and_then(|mut update| {
+                update.execute(params![
                     id,
                     owner,
                     progress_ts,
@@ -110,8 +125,8 @@ impl JobTable {
                     requests_added,
                     now_ms.saturating_add(lease_ms),
                     now_ms
-                ],
-            )
+                ])
+            })
             .map_err(sql("recording progress"))?;
         Ok(changed == 1)
     }
@@ -127,12 +142,12 @@ impl JobTable {
     ) -> Result<bool> {
         let changed = self
             .conn
-            .execute(
+            .prepare_cached(
                 "UPDATE jobs SET state = 'done', requests = requests + ?3, last_error = NULL,
                      finished_at = ?4, updated_at = ?4
                  WHERE id = ?1 AND owner = ?2 AND state = 'running'",
-                params![id, owner, requests_added, now_ms],
             )
+            .and_then(|mut update| update.execute(params![id, owner, requests_added, now_ms]))
             .map_err(sql("completing a job"))?;
         Ok(changed == 1)
     }

@@ -57,6 +57,29 @@ fn a_running_job_is_claimed_again_only_after_its_lease_expires() {
 }
 
 #[test]
+fn renewing_leases_keeps_a_waiting_runners_jobs_and_only_its_own() {
+    let (_dir, _path, mut table) = temp_table();
+    table
+        .insert(
+            &[rest("A", "1m", &[], jan()), rest("B", "1m", &[], jan())],
+            0,
+        )
+        .unwrap();
+    let mine = table.claim("one", 1_000, 500).unwrap().unwrap();
+    let theirs = table.claim("two", 1_000, 500).unwrap().unwrap();
+    assert_eq!(table.renew_leases("one", 1_400, 500).unwrap(), 1);
+    // At 1 600 the first leases (to 1 500) have run out: only the job of the
+    // runner that did not renew can be claimed again.
+    let taken = table.claim("three", 1_600, 500).unwrap().unwrap();
+    assert_eq!(taken.id, theirs.id);
+    assert!(table.claim("three", 1_899, 500).unwrap().is_none());
+    assert_eq!(
+        table.get(mine.id).unwrap().unwrap().owner.as_deref(),
+        Some("one")
+    );
+}
+
+#[test]
 fn only_the_owner_can_record_progress_or_finish() {
     let (_dir, _path, mut table) = temp_table();
     table.insert(&[rest("AAPL", "1m", &[], jan())], 0).unwrap();

@@ -3,7 +3,6 @@
 //! pagination against our own base URL.
 
 use std::collections::HashSet;
-use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,10 +12,11 @@ use serde::de::DeserializeOwned;
 use tracing::{debug, warn};
 use url::Url;
 
+use super::bars::decode_agg_page;
 use super::error::{ApiError, ServerReply};
 use super::limiter::{Limiter, RateLimit};
 use super::retry::RetryPolicy;
-use super::types::{Envelope, ErrorBody};
+use super::types::{AggBar, ErrorBody, PageBody};
 use crate::config::Secret;
 
 /// Longest pause a `Retry-After` header may impose.
@@ -131,13 +131,24 @@ impl Client {
     /// GETs `endpoint` (path and query) and decodes its JSON, retrying as the
     /// policy allows.
     pub async fn get_json<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T, ApiError> {
+        self.get_with(endpoint, |body| serde_json::from_slice(body))
+            .await
+    }
+
+    /// GETs `endpoint` and turns a 200 body into `T` with `decode`; a decode
+    /// error is retried like a garbled answer.
+    async fn get_with<T>(
+        &self,
+        endpoint: &str,
+        decode: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<T, ApiError> {
         let policy = self.inner.retry;
         let (mut failures, mut limited) = (0u32, 0u32);
         loop {
             let sent = self.inner.limiter.acquire().await;
             self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
             let attempts = failures + limited + 1;
-            match self.attempt(endpoint, attempts).await {
+            match self.attempt(endpoint, attempts, &decode).await {
                 Attempt::Done(value) => return Ok(value),
                 Attempt::Fail(error) => return Err(error),
                 Attempt::RateLimited(reply, retry_after) => {
@@ -182,7 +193,12 @@ impl Client {
     }
 
     /// Sends one request and sorts the outcome.
-    async fn attempt<T: DeserializeOwned>(&self, endpoint: &str, attempts: u32) -> Attempt<T> {
+    async fn attempt<T>(
+        &self,
+        endpoint: &str,
+        attempts: u32,
+        decode: &impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Attempt<T> {
         let url = format!("{}{endpoint}", self.inner.base);
         let started = tokio::time::Instant::now();
         let sent = self
@@ -211,7 +227,7 @@ impl Client {
         );
         if status == 200 {
             self.inner.limiter.succeeded();
-            return match serde_json::from_slice(&body) {
+            return match decode(&body) {
                 Ok(value) => Attempt::Done(value),
                 Err(e) => Attempt::Retry(ApiError::Decode {
                     endpoint: endpoint.to_owned(),
@@ -278,12 +294,30 @@ impl Client {
         endpoint: String,
         sticky: Vec<(&'static str, String)>,
     ) -> Pages<T> {
+        self.pages_with(endpoint, sticky, PageBody::decode)
+    }
+
+    /// Pages of aggregate bars, decoded by the fast bar scanner.
+    pub fn agg_pages(
+        &self,
+        endpoint: String,
+        sticky: Vec<(&'static str, String)>,
+    ) -> Pages<AggBar> {
+        self.pages_with(endpoint, sticky, decode_agg_page)
+    }
+
+    fn pages_with<T>(
+        &self,
+        endpoint: String,
+        sticky: Vec<(&'static str, String)>,
+        decode: DecodePage<T>,
+    ) -> Pages<T> {
         Pages {
             client: self.clone(),
             next: Some(endpoint),
             seen: HashSet::new(),
             sticky,
-            _item: PhantomData,
+            decode,
         }
     }
 }
@@ -296,6 +330,9 @@ pub struct Page<T> {
     pub adjusted: Option<bool>,
 }
 
+/// Decodes the body of a page.
+type DecodePage<T> = fn(&[u8]) -> Result<PageBody<T>, serde_json::Error>;
+
 /// A cursor over the pages of a paginated endpoint.
 #[derive(Debug)]
 pub struct Pages<T> {
@@ -303,25 +340,22 @@ pub struct Pages<T> {
     next: Option<String>,
     seen: HashSet<String>,
     sticky: Vec<(&'static str, String)>,
-    _item: PhantomData<fn() -> T>,
+    decode: DecodePage<T>,
 }
 
-impl<T: DeserializeOwned> Pages<T> {
+impl<T> Pages<T> {
     /// Fetches the next page, or `None` when there is none.
     pub async fn next_page(&mut self) -> Result<Option<Page<T>>, ApiError> {
         let Some(endpoint) = self.next.take() else {
             return Ok(None);
         };
         self.seen.insert(endpoint.clone());
-        let envelope: Envelope<T> = self.client.get_json(&endpoint).await?;
-        self.next = envelope
-            .next_url
-            .as_deref()
-            .and_then(|url| self.follow(url));
+        let body = self.client.get_with(&endpoint, self.decode).await?;
+        self.next = body.next_url.as_deref().and_then(|url| self.follow(url));
         Ok(Some(Page {
-            results: envelope.results.unwrap_or_default(),
-            request_id: envelope.request_id,
-            adjusted: envelope.adjusted,
+            results: body.results,
+            request_id: body.request_id,
+            adjusted: body.adjusted,
         }))
     }
 

@@ -1,6 +1,7 @@
 //! The Polygon.io / Massive REST API: one client, one shared rate limiter,
 //! retries and pagination, and the typed answers of the endpoints finpipe uses.
 
+mod bars;
 mod client;
 mod error;
 mod limiter;

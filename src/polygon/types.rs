@@ -1,6 +1,7 @@
 //! The JSON shapes of Polygon's answers, exactly as documented in POLYGON.md.
 //! Optional fields really are optional: any of them may be missing.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The envelope shared by paginated endpoints. A missing `results` is an
@@ -17,6 +18,29 @@ pub struct Envelope<T> {
     pub status: Option<String>,
     #[serde(default)]
     pub adjusted: Option<bool>,
+}
+
+/// What a page's body holds for the client: its results and the envelope
+/// fields it reads.
+#[derive(Debug)]
+pub(crate) struct PageBody<T> {
+    pub results: Vec<T>,
+    pub next_url: Option<String>,
+    pub request_id: Option<String>,
+    pub adjusted: Option<bool>,
+}
+
+impl<T: DeserializeOwned> PageBody<T> {
+    /// Decodes a page through its [`Envelope`].
+    pub fn decode(body: &[u8]) -> Result<Self, serde_json::Error> {
+        let envelope: Envelope<T> = serde_json::from_slice(body)?;
+        Ok(Self {
+            results: envelope.results.unwrap_or_default(),
+            next_url: envelope.next_url,
+            request_id: envelope.request_id,
+            adjusted: envelope.adjusted,
+        })
+    }
 }
 
 /// One aggregate bar (`/v2/aggs/ticker/…/range/…`). `t` is the window start in

@@ -16,20 +16,20 @@ pub fn group_by_period(
     bars: &[Bar],
 ) -> BTreeMap<String, Vec<Bar>> {
     let mut groups: BTreeMap<String, Vec<Bar>> = BTreeMap::new();
-    let mut current: Option<(String, i64, i64)> = None;
-    for bar in bars {
-        let ts = bar.timestamp;
-        let hit = current
-            .as_ref()
-            .is_some_and(|(_, lo, hi)| (*lo..*hi).contains(&ts));
-        if !hit {
-            let period = period_of(class, tf, ts);
-            let (lo, hi) = period_bounds(class, tf, ts);
-            current = Some((period, lo, hi));
-        }
-        if let Some((period, _, _)) = &current {
-            groups.entry(period.clone()).or_default().push(*bar);
-        }
+    let mut rest = bars;
+    while let Some(first) = rest.first() {
+        // The run of bars in the same period as the first, copied at once.
+        let (lo, hi) = period_bounds(class, tf, first.timestamp);
+        let run = rest
+            .iter()
+            .position(|b| !(lo..hi).contains(&b.timestamp))
+            .unwrap_or(rest.len())
+            .max(1); // an empty range: one bar at a time
+        groups
+            .entry(period_of(class, tf, first.timestamp))
+            .or_default()
+            .extend_from_slice(&rest[..run]);
+        rest = &rest[run..];
     }
     groups
 }

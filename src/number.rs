@@ -1,4 +1,5 @@
-//! Number parsing straight from CSV bytes, as exact as `str::parse`.
+//! Number parsing straight from bytes (flat-file CSV fields, REST JSON
+//! numbers), as exact as `str::parse`.
 //!
 //! Aggregates fields are short plain decimals (`200.29`, `69.86160000000000`,
 //! `4930`). Those whose significant digits fit in 2^53 and whose fraction has
