@@ -8,12 +8,16 @@
 //! already stored gets a `derive` job that sends no request at all. One REST
 //! job covers a ticker's whole missing range of one base timeframe.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 
+use crate::flatfiles::{Dataset, FileKind};
 use crate::jobs::{JobError, JobKind, JobTable, NewJob};
-use crate::model::{AssetClass, Basis, Ticker, Timeframe};
+use crate::model::{AssetClass, Basis, Ticker, Timeframe, period_of};
 use crate::ranges::{DateRange, subtract, union};
 use crate::resample::derivable_from_minutes;
+use crate::sources::{SourceChoice, split};
 
 /// What to plan.
 #[derive(Clone, Debug)]
@@ -22,6 +26,30 @@ pub struct PlanRequest {
     pub timeframes: Vec<Timeframe>,
     pub range: DateRange,
     pub basis: Basis,
+    /// Flat files to use, when S3 keys are set and the source is not `rest`.
+    pub flat: Option<FlatChoice>,
+}
+
+/// Which days flat files can serve.
+#[derive(Clone, Debug, Default)]
+pub struct FlatChoice {
+    /// `auto` or `flatfiles`.
+    pub choice: SourceChoice,
+    /// The first day considered recent: in `auto`, days from here on come
+    /// from REST.
+    pub cutoff: NaiveDate,
+    /// The days whose file exists, per dataset and file kind.
+    pub files: HashMap<(Dataset, FileKind), BTreeSet<NaiveDate>>,
+    /// Days whose file changed (ETag) since it was ingested: ingested again
+    /// even though covered.
+    pub republished: HashMap<(Dataset, FileKind), BTreeSet<NaiveDate>>,
+}
+
+impl FlatChoice {
+    /// The file kind that serves `tf`, if flat files hold it.
+    pub fn kind_for(tf: Timeframe) -> Option<FileKind> {
+        FileKind::ALL.into_iter().find(|k| k.timeframe() == tf)
+    }
 }
 
 /// What planning did.
@@ -31,6 +59,12 @@ pub struct PlanOutcome {
     pub rest_jobs: usize,
     /// New derive jobs (no requests).
     pub derive_jobs: usize,
+    /// Flat-file jobs new or widened (no REST requests).
+    pub flat_jobs: usize,
+    /// Distinct day files those jobs read.
+    pub flat_days: usize,
+    /// Open days with no file, left out (`--source flatfiles` only).
+    pub missing_days: usize,
     /// Failed jobs of these tickers put back in the queue.
     pub requeued: usize,
     /// Series (ticker × timeframe) with nothing left to fetch.
@@ -97,6 +131,8 @@ pub fn plan(
     }
     let mut outcome = PlanOutcome::default();
     let mut jobs = Vec::new();
+    let mut flat_jobs: BTreeMap<FlatKey, (Vec<Ticker>, BTreeSet<NaiveDate>)> = BTreeMap::new();
+    let mut missing_days = BTreeSet::new();
     for ticker in &request.tickers {
         outcome.requeued += table.requeue_failed(Some(ticker), now_ms)?;
         for group in job_groups(&request.timeframes) {
@@ -107,7 +143,44 @@ pub fn plan(
             };
             let base_taken = taken(group.base)?;
             let missing = subtract(request.range, &base_taken);
-            for range in &missing {
+            let flat = flat_source(request, ticker, group.base);
+            let mut rest_ranges = Vec::new();
+            let mut flat_days = BTreeSet::new();
+            match flat {
+                Some((choice, dataset, kind)) => {
+                    let files = choice.files.get(&(dataset, kind));
+                    let has_file = |d: NaiveDate| files.is_some_and(|f| f.contains(&d));
+                    for range in &missing {
+                        let part = split(
+                            *range,
+                            choice.choice,
+                            choice.cutoff,
+                            dataset.calendar(),
+                            has_file,
+                        );
+                        flat_days.extend(part.flat_days);
+                        rest_ranges.extend(part.rest);
+                        missing_days.extend(part.missing.into_iter().map(|d| (dataset, d)));
+                    }
+                    if let Some(again) = choice.republished.get(&(dataset, kind)) {
+                        flat_days.extend(again.range(request.range.start..=request.range.end));
+                    }
+                    for (start, end) in flat_runs(&flat_days, &rest_ranges, dataset, group.base) {
+                        let key = FlatKey {
+                            dataset: dataset.name(),
+                            base: group.base.to_string(),
+                            derived: group.derived.iter().map(ToString::to_string).collect(),
+                            start,
+                            end,
+                        };
+                        let entry = flat_jobs.entry(key).or_default();
+                        entry.0.push(ticker.clone());
+                        entry.1.extend(flat_days.range(start..=end));
+                    }
+                }
+                None => rest_ranges = missing.clone(),
+            }
+            for range in &rest_ranges {
                 jobs.push(NewJob {
                     kind: JobKind::Rest,
                     ticker: ticker.clone(),
@@ -117,7 +190,7 @@ pub fn plan(
                     range: *range,
                 });
             }
-            if missing.is_empty() {
+            if missing.is_empty() && flat_days.is_empty() {
                 outcome.up_to_date += 1;
             }
             // Derived series whose 1m bars are already stored but which are
@@ -141,6 +214,16 @@ pub fn plan(
             }
         }
     }
+    let mut days = BTreeSet::new();
+    for (key, (targets, job_days)) in &flat_jobs {
+        let job = key.job(request.basis)?;
+        if table.insert_flat(&job, targets, now_ms)? {
+            outcome.flat_jobs += 1;
+            days.extend(job_days.iter().map(|d| (key.dataset, *d)));
+        }
+    }
+    outcome.flat_days = days.len();
+    outcome.missing_days = missing_days.len();
     let rest = jobs.iter().filter(|j| j.kind == JobKind::Rest).count();
     let inserted = table.insert(&jobs, now_ms)?;
     // `insert` ignores duplicates; our subtraction already removed them, so
@@ -148,6 +231,81 @@ pub fn plan(
     outcome.rest_jobs = rest.min(inserted);
     outcome.derive_jobs = inserted - outcome.rest_jobs;
     Ok(outcome)
+}
+
+/// The flat-file source of one series, if flat files are to be used for it:
+/// configured, unadjusted (flat files hold unadjusted prices only), and a
+/// base timeframe the files hold (1m, 1d).
+fn flat_source<'r>(
+    request: &'r PlanRequest,
+    ticker: &Ticker,
+    base: Timeframe,
+) -> Option<(&'r FlatChoice, Dataset, FileKind)> {
+    let choice = request.flat.as_ref()?;
+    if request.basis.is_adjusted() || choice.choice == SourceChoice::Rest {
+        return None;
+    }
+    let kind = FlatChoice::kind_for(base)?;
+    Some((choice, Dataset::for_class(ticker.asset_class()), kind))
+}
+
+/// One flat-file job's identity while planning: tickers with the same key
+/// share the job (and its downloads).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct FlatKey {
+    dataset: &'static str,
+    base: String,
+    derived: Vec<String>,
+    start: NaiveDate,
+    end: NaiveDate,
+}
+
+impl FlatKey {
+    fn job(&self, basis: Basis) -> Result<NewJob, PlanError> {
+        let corrupt = |detail: String| PlanError::Jobs(JobError::Corrupt { id: 0, detail });
+        let parse = |tf: &str| tf.parse::<Timeframe>().map_err(|e| corrupt(e.to_string()));
+        Ok(NewJob {
+            kind: JobKind::Flat,
+            ticker: Ticker::new(self.dataset).map_err(|e| corrupt(e.to_string()))?,
+            timeframe: parse(&self.base)?,
+            derived: self
+                .derived
+                .iter()
+                .map(|d| parse(d))
+                .collect::<Result<_, _>>()?,
+            basis,
+            range: DateRange {
+                start: self.start,
+                end: self.end,
+            },
+        })
+    }
+}
+
+/// Cuts sorted flat days into runs for one job each: a run ends where the
+/// period (month, or year for 1d) changes or a REST range lies between two
+/// days, so a flat job never covers a day REST serves.
+fn flat_runs(
+    days: &BTreeSet<NaiveDate>,
+    rest: &[DateRange],
+    dataset: Dataset,
+    base: Timeframe,
+) -> Vec<(NaiveDate, NaiveDate)> {
+    let class = dataset.asset_class();
+    let period = |d: NaiveDate| period_of(class, base, class.midnight_ms(d));
+    let mut runs: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for &day in days {
+        match runs.last_mut() {
+            Some((start, end))
+                if period(*start) == period(day)
+                    && !rest.iter().any(|r| r.start > *end && r.start < day) =>
+            {
+                *end = day;
+            }
+            _ => runs.push((day, day)),
+        }
+    }
+    runs
 }
 
 /// The last day whose data is final at `now`: a day counts as covered only once

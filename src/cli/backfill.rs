@@ -17,6 +17,7 @@ use finpipe::store::Store;
 use finpipe::universe::Universe;
 
 use super::progress::Bars;
+use super::sources::{SourceArgs, flat_choice};
 use super::{Context, Exit, Failure, output};
 
 /// Which work to plan: tickers, timeframes, dates, basis.
@@ -34,6 +35,8 @@ pub struct WorkArgs {
     /// Split-adjusted prices, kept in their own library (default data-adjusted/)
     #[arg(long)]
     pub adjusted: bool,
+    #[command(flatten)]
+    pub sources: SourceArgs,
 }
 
 /// A comma-separated timeframe list, sorted and deduplicated.
@@ -191,8 +194,9 @@ pub async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, Failure
     context.api_key()?;
     let tickers = read_universes(&args.universe, context)?;
     let library = context.library(args.work.adjusted);
-    let request = plan_request(context, tickers, &args.work)?;
+    let mut request = plan_request(context, tickers, &args.work)?;
     let mut table = context.open_table(&library)?;
+    request.flat = flat_choice(context, &request, &args.work.sources, &table).await?;
     let outcome =
         plan(&mut table, &request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
     print_plan(&outcome, &library);
@@ -224,9 +228,10 @@ pub async fn plan_and_drain(
     run: &RunArgs,
 ) -> Result<Exit, Failure> {
     let library = context.library(work.adjusted);
-    let request = plan_request(context, tickers, work)?;
+    let mut request = plan_request(context, tickers, work)?;
     let _lock = take_lock(&library, run)?;
     let mut table = context.open_table(&library)?;
+    request.flat = flat_choice(context, &request, &work.sources, &table).await?;
     let outcome =
         plan(&mut table, &request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
     drop(table);
@@ -273,6 +278,7 @@ fn plan_request(
             end,
         },
         basis: Basis::from_adjusted(work.adjusted),
+        flat: None,
     })
 }
 
@@ -312,10 +318,31 @@ fn read_universes(args: &UniverseArgs, context: &Context) -> Result<Vec<Ticker>,
 }
 
 fn print_plan(outcome: &PlanOutcome, library: &Library) {
+    if outcome.missing_days > 0 {
+        output::warn(&format!(
+            "{} open day{} {} no flat file and {} left out (--source flatfiles)",
+            outcome.missing_days,
+            plural(outcome.missing_days),
+            if outcome.missing_days == 1 {
+                "has"
+            } else {
+                "have"
+            },
+            if outcome.missing_days == 1 {
+                "is"
+            } else {
+                "are"
+            },
+        ));
+    }
     println!(
-        "planned {} REST job{} and {} derive job{}; {} series already up to date; {} failed job{} re-queued ({})",
+        "planned {} REST job{}, {} flat-file job{} ({} day file{}) and {} derive job{}; {} series already up to date; {} failed job{} re-queued ({})",
         outcome.rest_jobs,
         plural(outcome.rest_jobs),
+        outcome.flat_jobs,
+        plural(outcome.flat_jobs),
+        outcome.flat_days,
+        plural(outcome.flat_days),
         outcome.derive_jobs,
         plural(outcome.derive_jobs),
         outcome.up_to_date,
@@ -370,6 +397,7 @@ async fn drain(context: &Context, library: &Library, run: &RunArgs) -> Result<Ex
         retry_delay: context.config.retry_base.value.saturating_mul(10),
         owner: format!("{}:{}:{}", hostname(), std::process::id(), wall_ms()),
         clock: context.clock,
+        flat: context.flat_files()?,
     };
     let engine = Engine::new(
         Arc::new(Mutex::new(table)),

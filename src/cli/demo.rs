@@ -12,9 +12,11 @@ use finpipe::model::{Category, Ticker, Timeframe};
 use finpipe::plan::market_today;
 use finpipe::polygon::RateLimit;
 use finpipe::simulator::{SimConfig, Simulator};
+use finpipe::sources::SourceChoice;
 
 use super::backfill::{RunArgs, TimeframeList, WorkArgs, plan_and_drain};
 use super::discover::{discover_and_write, print_summary};
+use super::sources::SourceArgs;
 use super::{Context, Exit, Failure};
 
 const EXAMPLES: &str = "\
@@ -133,6 +135,10 @@ pub async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
         start,
         end: Some(today),
         adjusted: false,
+        sources: SourceArgs {
+            source: SourceChoice::Rest,
+            cutoff_days: 30,
+        },
     };
     let exit = plan_and_drain(&demo, tickers, &work, &RunArgs::default()).await?;
     let served = sim.requests().len();

@@ -9,6 +9,7 @@ mod discover;
 mod output;
 mod progress;
 mod simulator;
+mod sources;
 mod status;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use finpipe::clock::{Clock, NOW_VAR};
 use finpipe::config::{API_KEY_VARS, Config, Environment, Overrides, Secret};
+use finpipe::flatfiles::{FlatFiles, S3Settings};
 use finpipe::polygon::{ApiError, Client, ClientOptions, RetryPolicy};
 
 /// Exit codes, the same for every command (README "Exit codes").
@@ -241,6 +243,15 @@ impl Context {
     }
 
     /// A REST client from the effective settings.
+    /// The flat-file client, or `None` without S3 keys (REST only).
+    pub fn flat_files(&self) -> Result<Option<FlatFiles>, Failure> {
+        S3Settings::from_config(&self.config)
+            .map(|settings| {
+                FlatFiles::new(settings).map_err(|e| Failure::usage(format!("flat files: {e}")))
+            })
+            .transpose()
+    }
+
     pub fn client(&self) -> Result<Client, Failure> {
         self.client_for(self.config.api_url.value.clone(), self.api_key()?)
     }

@@ -100,6 +100,11 @@ pub fn add_bar(bar: ProgressBar) -> ProgressBar {
     bars().add(bar)
 }
 
+/// Prints a warning on stderr (kept by `--quiet`).
+pub fn warn(message: &str) {
+    bars().suspend(|| eprintln!("warning: {message}"));
+}
+
 /// Prints a note (not an error) on stderr.
 pub fn note(message: &str) {
     bars().suspend(|| eprintln!("note: {message}"));

@@ -7,6 +7,7 @@
 //! their job back after the page they are on, keeping its progress.
 
 mod derive;
+mod flat;
 mod report;
 mod rest;
 
@@ -20,6 +21,7 @@ use tokio::task::JoinSet;
 pub use report::{FailedJob, JobOutcome, Reporter, RunSummary, Silent};
 
 use crate::clock::Clock;
+use crate::flatfiles::FlatFiles;
 use crate::jobs::{Job, JobError, JobKind, JobTable};
 use crate::polygon::{ApiError, Client};
 use crate::store::{Store, StoreError};
@@ -42,6 +44,9 @@ pub struct EngineOptions {
     pub owner: String,
     /// Decides "today" (dates, completeness of days); leases use the system clock.
     pub clock: Clock,
+    /// The flat-file client for `flatfile` jobs (`None`: no S3 keys; such
+    /// jobs fail with a message saying so).
+    pub flat: Option<FlatFiles>,
 }
 
 /// A stop request shared between the CLI (Ctrl-C) and the engine.
@@ -307,6 +312,7 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineEr
     let result = match job.kind {
         JobKind::Rest => rest::run(shared, job).await,
         JobKind::Derive => derive::run(shared, job).await,
+        JobKind::Flat => flat::run(shared, job).await,
     };
     let owner = shared.options.owner.clone();
     let id = job.id;
@@ -388,6 +394,7 @@ pub fn describe(job: &Job) -> String {
     let kind = match job.kind {
         JobKind::Rest => "",
         JobKind::Derive => " derive",
+        JobKind::Flat => " flat files",
     };
     format!(
         "#{} {} {}{kind} {}..{}{derived}",

@@ -15,6 +15,7 @@
 //! owner is what proves a job is still yours.
 
 mod coverage;
+mod flat;
 mod lifecycle;
 mod row;
 pub mod schema;
@@ -128,16 +129,20 @@ pub enum JobKind {
     Rest,
     /// Timeframes computed from stored bars, no request.
     Derive,
+    /// Day files of one dataset (its name in `ticker`), a run of days in one
+    /// period, fanned out to the job's target tickers.
+    Flat,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 2] = [Self::Rest, Self::Derive];
+    pub const ALL: [Self; 3] = [Self::Rest, Self::Derive, Self::Flat];
 
-    /// The stored name: `rest` or `derive`.
+    /// The stored name: `rest`, `derive` or `flatfile`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rest => "rest",
             Self::Derive => "derive",
+            Self::Flat => "flatfile",
         }
     }
 }
@@ -187,7 +192,7 @@ macro_rules! name_impls {
         }
     };
 }
-name_impls!(JobKind, "kind", "rest, derive");
+name_impls!(JobKind, "kind", "rest, derive, flatfile");
 name_impls!(JobState, "state", "pending, running, done, failed");
 
 /// A job to plan. `derived` are the timeframes computed from `timeframe`'s
@@ -352,7 +357,8 @@ impl JobTable {
             .conn
             .prepare_cached(
                 "SELECT id, start_date, end_date FROM jobs
-                 WHERE ticker = ?1 AND adjusted = ?2
+                 WHERE (ticker = ?1 OR id IN (SELECT job_id FROM job_targets WHERE ticker = ?1))
+                   AND adjusted = ?2
                    AND state IN ('pending', 'running', 'done')
                    AND (timeframe = ?3 OR instr(',' || derived || ',', ',' || ?3 || ',') > 0)",
             )

@@ -55,6 +55,23 @@ pub const MIGRATIONS: &[&str] = &[
         end_date   TEXT    NOT NULL,
         PRIMARY KEY (ticker, timeframe, adjusted, start_date)
     ) WITHOUT ROWID;",
+    // 2: flat-file jobs. A `flatfile` job's `ticker` is the dataset's name
+    // and its range a run of days with files; the tickers its day files are
+    // fanned out to are its targets. `flat_ingested` remembers the ETag of
+    // every day file ingested, so a republished file is ingested again.
+    "CREATE TABLE job_targets (
+        job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        ticker TEXT    NOT NULL,
+        PRIMARY KEY (job_id, ticker)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_targets_ticker ON job_targets (ticker);
+    CREATE TABLE flat_ingested (
+        dataset TEXT NOT NULL,
+        kind    TEXT NOT NULL,
+        day     TEXT NOT NULL,
+        etag    TEXT NOT NULL,
+        PRIMARY KEY (dataset, kind, day)
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes and understands.

@@ -424,7 +424,7 @@ fn kinds_and_states_round_trip_through_text() {
     }
     let err = "finished".parse::<JobState>().unwrap_err().to_string();
     assert!(err.contains("pending, running, done, failed"), "{err}");
-    assert!("flatfile".parse::<JobKind>().is_err());
+    assert!("flatfiles".parse::<JobKind>().is_err());
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod codec;
 mod dirname;
 mod error;
 mod rows;
+pub mod staging;
 mod sweep;
 
 use std::collections::BTreeSet;
@@ -135,6 +136,11 @@ impl Store {
 
     pub fn basis(&self) -> Basis {
         self.basis
+    }
+
+    /// Where flat-file jobs stage their days (`<root>/.staging`).
+    pub fn staging_dir(&self) -> PathBuf {
+        self.root.join(".staging")
     }
 
     /// The directory of one ticker's files of one timeframe.
@@ -320,6 +326,8 @@ impl Store {
                 names.sort();
                 names
                     .into_iter()
+                    // `.staging` and other dot directories hold no ticker.
+                    .filter(|name| !name.starts_with('.'))
                     .filter_map(|name| ticker_from_dir(&name).map(|t| (t, self.root.join(name))))
                     .collect()
             }

@@ -1,0 +1,253 @@
+//! A flat-file job: the day files of one dataset for a run of days inside one
+//! period, each downloaded once and fanned out to the job's target tickers.
+//!
+//! 1. Every day file is streamed from S3, decoded while it downloads, and the
+//!    targets' rows are staged on disk (`<data>/.staging/job-<id>/<day>.day`,
+//!    renamed into place only once the whole file was read and its gzip
+//!    trailer checked, so a truncated file stages nothing). Progress is the
+//!    last staged day, so a restart downloads only the days not yet staged.
+//! 2. Once every day is staged, each target's bars of all the days are merged
+//!    into its period file in one write (and its derived timeframes
+//!    recomputed), with memory bounded by one ticker's bars of the period.
+//! 3. Coverage is recorded for every target, the files' ETags are remembered
+//!    (a republished file is planned again), and the staging is removed.
+//!
+//! Flat-file downloads do not spend the REST rate limit.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+use super::derive::rederive;
+use super::{Finish, JobFailure, Shared, db, lease_ms, wall_ms};
+use crate::flatfiles::{Dataset, DayFile, DecodeError, FileKind, FlatFileError, FlatFiles};
+use crate::jobs::Job;
+use crate::model::{Bar, Ticker, Timeframe, period_of};
+use crate::plan::last_complete_day;
+use crate::ranges::DateRange;
+use crate::store::staging::{StagedDay, StagedWriter};
+use crate::store::{Source, Store, StoreError};
+
+pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFailure> {
+    let Some(flat) = shared.options.flat.clone() else {
+        return Err(JobFailure::Permanent(
+            "this flat-file job needs S3 keys: set MASSIVE_S3_ACCESS_KEY and \
+             MASSIVE_S3_SECRET_KEY (or plan again with --source rest)"
+                .to_owned(),
+        ));
+    };
+    let (dataset, kind) = source_of(job)?;
+    let id = job.id;
+    let targets = db(shared, move |t| t.targets(id)).await?;
+    let staging = shared.store.staging_dir().join(format!("job-{id}"));
+    let files = flat
+        .list_range(dataset, kind, job.range.start, job.range.end)
+        .await
+        .map_err(flat_failure)?;
+    let want: Arc<HashSet<String>> =
+        Arc::new(targets.iter().map(|t| t.as_str().to_owned()).collect());
+    let mut staged = Vec::new();
+    // The ETag of the bytes each day was staged from (the GET's), else the listing's.
+    let mut etags: Vec<(NaiveDate, Option<String>)> =
+        files.iter().map(|f| (f.date, f.etag.clone())).collect();
+    for (file, etag) in files.iter().zip(etags.iter_mut()) {
+        let path = staging.join(format!("{}.day", file.date));
+        if !path.exists() {
+            if shared.stop.is_set() {
+                return Ok(Finish::Stopped);
+            }
+            let (rows, got) = stage_day(&flat, file, &want, &path).await?;
+            if got.is_some() {
+                etag.1 = got;
+            }
+            shared.reporter.page_stored(job, rows, 0);
+            let (owner, lease) = (shared.options.owner.clone(), lease_ms(shared));
+            let day_ts = dataset.asset_class().midnight_ms(file.date);
+            let still_ours = db(shared, move |t| {
+                t.record_progress(id, &owner, day_ts, 0, 0, wall_ms(), lease)
+            })
+            .await?;
+            if !still_ours {
+                return Ok(Finish::Lost);
+            }
+        }
+        staged.push(path);
+    }
+    let rows_new = merge_staged(shared, job, &targets, &staged).await?;
+    record_flat_coverage(shared, job, &targets).await?;
+    let ingested: Vec<(NaiveDate, String)> = etags
+        .into_iter()
+        .filter_map(|(day, etag)| etag.map(|e| (day, e)))
+        .collect();
+    db(shared, move |t| {
+        for (day, etag) in &ingested {
+            t.record_ingested(dataset.name(), kind.name(), *day, etag)?;
+        }
+        Ok(())
+    })
+    .await?;
+    // Leftovers would only cost disk: the next attempt re-stages anyway.
+    let _ = std::fs::remove_dir_all(&staging);
+    Ok(Finish::Done { rows_new })
+}
+
+/// The dataset and file kind a job reads.
+fn source_of(job: &Job) -> Result<(Dataset, FileKind), JobFailure> {
+    let dataset = Dataset::from_name(job.ticker.as_str()).ok_or_else(|| {
+        JobFailure::Permanent(format!(
+            "unknown flat-file dataset {:?}",
+            job.ticker.as_str()
+        ))
+    })?;
+    let kind = FileKind::ALL
+        .into_iter()
+        .find(|k| k.timeframe() == job.timeframe)
+        .ok_or_else(|| {
+            JobFailure::Permanent(format!(
+                "flat files hold 1m and 1d bars, not {}",
+                job.timeframe
+            ))
+        })?;
+    Ok((dataset, kind))
+}
+
+fn flat_failure(error: FlatFileError) -> JobFailure {
+    if error.is_transient() {
+        JobFailure::Transient(error.to_string())
+    } else {
+        JobFailure::Permanent(error.to_string())
+    }
+}
+
+/// Downloads one day file and stages the wanted rows at `path`. Returns the
+/// rows kept and the object's ETag. On any error nothing is left at `path`.
+async fn stage_day(
+    flat: &FlatFiles,
+    file: &DayFile,
+    want: &Arc<HashSet<String>>,
+    path: &Path,
+) -> Result<(u64, Option<String>), JobFailure> {
+    let mut writer = StagedWriter::create(path)?;
+    let wanted = Arc::clone(want);
+    let read = flat
+        .read_day(
+            file,
+            move |ticker| wanted.contains(ticker),
+            |run| writer.push(&run.ticker, &run.bars),
+        )
+        .await;
+    match read {
+        Ok(stats) => {
+            writer.finish()?;
+            Ok((stats.kept_rows, stats.etag))
+        }
+        Err(error) => {
+            writer.abandon();
+            Err(match error {
+                DecodeError::File(e) => flat_failure(e),
+                DecodeError::Sink(e) => e.into(),
+            })
+        }
+    }
+}
+
+/// Merges every target's staged bars into the library, one write per ticker
+/// and period, on as many blocking threads as there are cores. Returns the
+/// new rows.
+async fn merge_staged(
+    shared: &Arc<Shared>,
+    job: &Job,
+    targets: &[Ticker],
+    staged: &[PathBuf],
+) -> Result<u64, JobFailure> {
+    if staged.is_empty() || targets.is_empty() {
+        return Ok(0);
+    }
+    let days: Arc<Vec<StagedDay>> = Arc::new(
+        staged
+            .iter()
+            .map(|p| StagedDay::open(p))
+            .collect::<Result<_, _>>()?,
+    );
+    let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = targets.len().div_ceil(lanes).max(1);
+    let mut tasks = Vec::new();
+    for part in targets.chunks(chunk) {
+        let (store, days, part) = (Arc::clone(&shared.store), Arc::clone(&days), part.to_vec());
+        let (tf, derived) = (job.timeframe, job.derived.clone());
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let mut rows_new = 0u64;
+            let mut bars = Vec::new();
+            for ticker in &part {
+                bars.clear();
+                for day in days.iter() {
+                    day.read_into(ticker.as_str(), &mut bars)?;
+                }
+                rows_new += merge_ticker(&store, ticker, tf, &derived, &bars)?;
+            }
+            Ok::<_, StoreError>(rows_new)
+        }));
+    }
+    let mut rows_new = 0;
+    for task in tasks {
+        rows_new += task
+            .await
+            .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
+    }
+    shared.reporter.page_stored(job, 0, rows_new);
+    Ok(rows_new)
+}
+
+/// One ticker's bars of the job into its period file(s) and derived files.
+fn merge_ticker(
+    store: &Store,
+    ticker: &Ticker,
+    tf: Timeframe,
+    derived: &[Timeframe],
+    bars: &[Bar],
+) -> Result<u64, StoreError> {
+    if bars.is_empty() {
+        return Ok(0);
+    }
+    let summary = store.merge(ticker, tf, bars, Source::FlatFiles)?;
+    if !derived.is_empty() && tf == Timeframe::MINUTE {
+        let class = ticker.asset_class();
+        let periods: BTreeSet<String> = bars
+            .iter()
+            .map(|b| period_of(class, tf, b.timestamp))
+            .collect();
+        rederive(store, ticker, derived, &periods, None)?;
+    }
+    Ok(summary.rows_new as u64)
+}
+
+/// Marks the job's days covered for every target, up to the last day whose
+/// session has ended.
+async fn record_flat_coverage(
+    shared: &Arc<Shared>,
+    job: &Job,
+    targets: &[Ticker],
+) -> Result<(), JobFailure> {
+    let Some(first) = targets.first() else {
+        return Ok(());
+    };
+    let complete = last_complete_day(first.asset_class(), shared.options.clock.now());
+    let Some(range) = DateRange::new(job.range.start, job.range.end.min(complete)) else {
+        return Ok(());
+    };
+    let mut series = vec![job.timeframe];
+    series.extend(job.derived.iter().copied());
+    let (targets, basis) = (targets.to_vec(), job.basis);
+    db(shared, move |t| {
+        for ticker in &targets {
+            for tf in &series {
+                t.add_coverage(ticker, *tf, basis, range)?;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
