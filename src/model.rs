@@ -245,7 +245,7 @@ pub fn parse_timeframes(list: &str) -> Result<Vec<Timeframe>, InvalidTimeframe> 
 }
 
 /// What kind of instrument a ticker is; decides its day zone and calendar.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AssetClass {
     Stocks,
     Options,

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 
+use crate::calendar::Calendar;
 use crate::flatfiles::{Dataset, FileKind};
 use crate::jobs::{JobError, JobKind, JobTable, NewJob};
 use crate::model::{AssetClass, Basis, Ticker, Timeframe, period_of};
@@ -26,6 +27,9 @@ pub struct PlanRequest {
     pub timeframes: Vec<Timeframe>,
     pub range: DateRange,
     pub basis: Basis,
+    /// Later first days for some tickers (`update`: each series from where
+    /// its library starts), inside `range`.
+    pub starts: HashMap<Ticker, NaiveDate>,
     /// Flat files to use, when S3 keys are set and the source is not `rest`.
     pub flat: Option<FlatChoice>,
 }
@@ -65,6 +69,8 @@ pub struct PlanOutcome {
     pub flat_days: usize,
     /// Open days with no file, left out (`--source flatfiles` only).
     pub missing_days: usize,
+    /// Grouped-daily jobs new or widened (one request each, for a whole market).
+    pub grouped_jobs: usize,
     /// Failed jobs of these tickers put back in the queue.
     pub requeued: usize,
     /// Series (ticker × timeframe) with nothing left to fetch.
@@ -133,7 +139,15 @@ pub fn plan(
     let mut jobs = Vec::new();
     let mut flat_jobs: BTreeMap<FlatKey, (Vec<Ticker>, BTreeSet<NaiveDate>)> = BTreeMap::new();
     let mut missing_days = BTreeSet::new();
+    let mut daily: BTreeMap<GroupedMarket, Vec<(Ticker, Vec<DateRange>)>> = BTreeMap::new();
     for ticker in &request.tickers {
+        let start = request
+            .starts
+            .get(ticker)
+            .map_or(request.range.start, |s| (*s).max(request.range.start));
+        let Some(range) = DateRange::new(start, request.range.end) else {
+            continue;
+        };
         outcome.requeued += table.requeue_failed(Some(ticker), now_ms)?;
         for group in job_groups(&request.timeframes) {
             let taken = |tf: Timeframe| -> Result<Vec<DateRange>, JobError> {
@@ -142,7 +156,7 @@ pub fn plan(
                 Ok(union(have))
             };
             let base_taken = taken(group.base)?;
-            let missing = subtract(request.range, &base_taken);
+            let missing = subtract(range, &base_taken);
             let flat = flat_source(request, ticker, group.base);
             let mut rest_ranges = Vec::new();
             let mut flat_days = BTreeSet::new();
@@ -150,9 +164,9 @@ pub fn plan(
                 Some((choice, dataset, kind)) => {
                     let files = choice.files.get(&(dataset, kind));
                     let has_file = |d: NaiveDate| files.is_some_and(|f| f.contains(&d));
-                    for range in &missing {
+                    for gap in &missing {
                         let part = split(
-                            *range,
+                            *gap,
                             choice.choice,
                             choice.cutoff,
                             dataset.calendar(),
@@ -163,7 +177,7 @@ pub fn plan(
                         missing_days.extend(part.missing.into_iter().map(|d| (dataset, d)));
                     }
                     if let Some(again) = choice.republished.get(&(dataset, kind)) {
-                        flat_days.extend(again.range(request.range.start..=request.range.end));
+                        flat_days.extend(again.range(range.start..=range.end));
                     }
                     for (start, end) in flat_runs(&flat_days, &rest_ranges, dataset, group.base) {
                         let key = FlatKey {
@@ -180,14 +194,23 @@ pub fn plan(
                 }
                 None => rest_ranges = missing.clone(),
             }
-            for range in &rest_ranges {
+            if group.base == Timeframe::DAY
+                && let Some(market) = GroupedMarket::for_class(ticker.asset_class())
+                && !rest_ranges.is_empty()
+            {
+                daily
+                    .entry(market)
+                    .or_default()
+                    .push((ticker.clone(), std::mem::take(&mut rest_ranges)));
+            }
+            for rest_range in &rest_ranges {
                 jobs.push(NewJob {
                     kind: JobKind::Rest,
                     ticker: ticker.clone(),
                     timeframe: group.base,
                     derived: group.derived.clone(),
                     basis: request.basis,
-                    range: *range,
+                    range: *rest_range,
                 });
             }
             if missing.is_empty() && flat_days.is_empty() {
@@ -199,25 +222,36 @@ pub fn plan(
             let base_stored = table.coverage(ticker, group.base, request.basis)?;
             for derived in &group.derived {
                 let derived_taken = taken(*derived)?;
-                for within in subtract(request.range, &subtract(request.range, &base_stored)) {
-                    for range in subtract(within, &derived_taken) {
+                for within in subtract(range, &subtract(range, &base_stored)) {
+                    for part in subtract(within, &derived_taken) {
                         jobs.push(NewJob {
                             kind: JobKind::Derive,
                             ticker: ticker.clone(),
                             timeframe: *derived,
                             derived: Vec::new(),
                             basis: request.basis,
-                            range,
+                            range: part,
                         });
                     }
                 }
             }
         }
     }
+    for (market, candidates) in daily {
+        plan_daily(
+            table,
+            request.basis,
+            market,
+            candidates,
+            &mut jobs,
+            &mut outcome,
+            now_ms,
+        )?;
+    }
     let mut days = BTreeSet::new();
     for (key, (targets, job_days)) in &flat_jobs {
         let job = key.job(request.basis)?;
-        if table.insert_flat(&job, targets, now_ms)? {
+        if table.insert_fanout(&job, targets, now_ms)? {
             outcome.flat_jobs += 1;
             days.extend(job_days.iter().map(|d| (key.dataset, *d)));
         }
@@ -231,6 +265,137 @@ pub fn plan(
     outcome.rest_jobs = rest.min(inserted);
     outcome.derive_jobs = inserted - outcome.rest_jobs;
     Ok(outcome)
+}
+
+/// A market whose daily bars the grouped-daily endpoint serves in one
+/// request per date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GroupedMarket {
+    /// US stocks (OTC included: `include_otc=true`).
+    UsStocks,
+    Crypto,
+    Fx,
+}
+
+impl GroupedMarket {
+    pub const ALL: [Self; 3] = [Self::UsStocks, Self::Crypto, Self::Fx];
+
+    /// The market of a ticker's asset class, if it has a grouped endpoint.
+    pub fn for_class(class: AssetClass) -> Option<Self> {
+        match class {
+            AssetClass::Stocks => Some(Self::UsStocks),
+            AssetClass::Crypto => Some(Self::Crypto),
+            AssetClass::Fx => Some(Self::Fx),
+            AssetClass::Options | AssetClass::Indices => None,
+        }
+    }
+
+    /// The name stored in a grouped job's `ticker` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UsStocks => "grouped_us_stocks",
+            Self::Crypto => "grouped_global_crypto",
+            Self::Fx => "grouped_global_fx",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The endpoint's path for `date`.
+    pub fn path(self, date: NaiveDate) -> String {
+        let market = match self {
+            Self::UsStocks => "us/market/stocks",
+            Self::Crypto => "global/market/crypto",
+            Self::Fx => "global/market/fx",
+        };
+        format!(
+            "/v2/aggs/grouped/locale/{market}/{}",
+            date.format("%Y-%m-%d")
+        )
+    }
+
+    /// The days the market has daily bars.
+    pub fn calendar(self) -> Calendar {
+        match self {
+            Self::UsStocks => Calendar::Nyse,
+            Self::Crypto => Calendar::Crypto,
+            Self::Fx => Calendar::Forex,
+        }
+    }
+
+    /// The asset class of its tickers (for dates and stamps).
+    pub fn asset_class(self) -> AssetClass {
+        match self {
+            Self::UsStocks => AssetClass::Stocks,
+            Self::Crypto => AssetClass::Crypto,
+            Self::Fx => AssetClass::Fx,
+        }
+    }
+}
+
+/// Daily bars of one market: one grouped request per open date when that
+/// is fewer requests than one range request per ticker, else range jobs.
+/// A grouped job's range runs from the day after the previous open day to
+/// its date, so the closed days before it are covered with it.
+fn plan_daily(
+    table: &mut JobTable,
+    basis: Basis,
+    market: GroupedMarket,
+    candidates: Vec<(Ticker, Vec<DateRange>)>,
+    jobs: &mut Vec<NewJob>,
+    outcome: &mut PlanOutcome,
+    now_ms: i64,
+) -> Result<(), PlanError> {
+    let calendar = market.calendar();
+    let mut by_day: BTreeMap<NaiveDate, Vec<Ticker>> = BTreeMap::new();
+    for (ticker, ranges) in &candidates {
+        for range in ranges {
+            for day in calendar.open_days(range.start, range.end) {
+                by_day.entry(day).or_default().push(ticker.clone());
+            }
+        }
+    }
+    if by_day.len() >= candidates.len() {
+        for (ticker, ranges) in candidates {
+            for range in ranges {
+                jobs.push(NewJob {
+                    kind: JobKind::Rest,
+                    ticker: ticker.clone(),
+                    timeframe: Timeframe::DAY,
+                    derived: Vec::new(),
+                    basis,
+                    range,
+                });
+            }
+        }
+        return Ok(());
+    }
+    let name = Ticker::new(market.name()).map_err(|e| {
+        PlanError::Jobs(JobError::Corrupt {
+            id: 0,
+            detail: e.to_string(),
+        })
+    })?;
+    for (day, targets) in by_day {
+        let mut start = day;
+        while let Some(before) = start.pred_opt().filter(|d| !calendar.is_open(*d)) {
+            start = before;
+        }
+        let job = NewJob {
+            kind: JobKind::Grouped,
+            ticker: name.clone(),
+            timeframe: Timeframe::DAY,
+            derived: Vec::new(),
+            basis,
+            range: DateRange { start, end: day },
+        };
+        if table.insert_fanout(&job, &targets, now_ms)? {
+            outcome.grouped_jobs += 1;
+        }
+    }
+    Ok(())
 }
 
 /// The flat-file source of one series, if flat files are to be used for it:

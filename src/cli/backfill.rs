@@ -43,7 +43,7 @@ pub struct WorkArgs {
 #[derive(Clone, Debug)]
 pub struct TimeframeList(pub Vec<Timeframe>);
 
-fn parse_timeframe_list(text: &str) -> Result<TimeframeList, String> {
+pub(super) fn parse_timeframe_list(text: &str) -> Result<TimeframeList, String> {
     parse_timeframes(text)
         .map(TimeframeList)
         .map_err(|e| e.to_string())
@@ -278,23 +278,15 @@ fn plan_request(
             end,
         },
         basis: Basis::from_adjusted(work.adjusted),
+        starts: Default::default(),
         flat: None,
     })
 }
 
 /// Every ticker of the universes, in order, without repeats, then the batch slice.
 fn read_universes(args: &UniverseArgs, context: &Context) -> Result<Vec<Ticker>, Failure> {
-    let mut tickers: Vec<Ticker> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    let tickers = read_universe_files(&args.universes)?;
     let batch = &args.batch;
-    for path in &args.universes {
-        let universe = Universe::read(path).map_err(|e| Failure::usage(e.to_string()))?;
-        for ticker in universe.symbols() {
-            if seen.insert(ticker.clone()) {
-                tickers.push(ticker);
-            }
-        }
-    }
     let batch_size = match batch.batch_size {
         Some(n) => Some(n),
         None => match context.env.var("BATCH_SIZE") {
@@ -317,7 +309,22 @@ fn read_universes(args: &UniverseArgs, context: &Context) -> Result<Vec<Ticker>,
     Ok(tickers.into_iter().skip(first).take(count).collect())
 }
 
-fn print_plan(outcome: &PlanOutcome, library: &Library) {
+/// Every ticker of the universe files, in order, without repeats.
+pub(super) fn read_universe_files(paths: &[PathBuf]) -> Result<Vec<Ticker>, Failure> {
+    let mut tickers: Vec<Ticker> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for path in paths {
+        let universe = Universe::read(path).map_err(|e| Failure::usage(e.to_string()))?;
+        for ticker in universe.symbols() {
+            if seen.insert(ticker.clone()) {
+                tickers.push(ticker);
+            }
+        }
+    }
+    Ok(tickers)
+}
+
+pub(super) fn print_plan(outcome: &PlanOutcome, library: &Library) {
     if outcome.missing_days > 0 {
         output::warn(&format!(
             "{} open day{} {} no flat file and {} left out (--source flatfiles)",
@@ -336,13 +343,15 @@ fn print_plan(outcome: &PlanOutcome, library: &Library) {
         ));
     }
     println!(
-        "planned {} REST job{}, {} flat-file job{} ({} day file{}) and {} derive job{}; {} series already up to date; {} failed job{} re-queued ({})",
+        "planned {} REST job{}, {} flat-file job{} ({} day file{}), {} grouped-daily job{} and {} derive job{}; {} series already up to date; {} failed job{} re-queued ({})",
         outcome.rest_jobs,
         plural(outcome.rest_jobs),
         outcome.flat_jobs,
         plural(outcome.flat_jobs),
         outcome.flat_days,
         plural(outcome.flat_days),
+        outcome.grouped_jobs,
+        plural(outcome.grouped_jobs),
         outcome.derive_jobs,
         plural(outcome.derive_jobs),
         outcome.up_to_date,
@@ -356,7 +365,7 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn take_lock(library: &Library, run: &RunArgs) -> Result<RunLock, Failure> {
+pub(super) fn take_lock(library: &Library, run: &RunArgs) -> Result<RunLock, Failure> {
     let mode = if run.shared {
         LockMode::Shared
     } else {
@@ -372,7 +381,11 @@ fn take_lock(library: &Library, run: &RunArgs) -> Result<RunLock, Failure> {
 }
 
 /// Runs the queue of `library` and reports.
-async fn drain(context: &Context, library: &Library, run: &RunArgs) -> Result<Exit, Failure> {
+pub(super) async fn drain(
+    context: &Context,
+    library: &Library,
+    run: &RunArgs,
+) -> Result<Exit, Failure> {
     context.api_key()?;
     let client = context.client()?;
     let store = Arc::new(context.open_store(library)?);

@@ -11,6 +11,7 @@ mod progress;
 mod simulator;
 mod sources;
 mod status;
+mod update;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -191,6 +192,8 @@ enum Command {
     Backfill(backfill::BackfillArgs),
     /// Put the work for a universe in the job table (idempotent)
     Plan(backfill::PlanArgs),
+    /// Bring every series of the library (or of universes) up to the last complete day: for cron
+    Update(update::UpdateArgs),
     /// Run the jobs in the table
     Run(backfill::RunCmdArgs),
     /// Backfill one ticker, without a universe file
@@ -310,6 +313,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Command::Discover(args) => interruptible(discover::run(&context, args)).await,
             Command::Backfill(args) => backfill::run_backfill(&context, args).await,
             Command::Plan(args) => backfill::run_plan(&context, args).await,
+            Command::Update(args) => update::run(&context, args).await,
             Command::Run(args) => backfill::run_queue(&context, args).await,
             Command::RunOnce(args) => backfill::run_once(&context, args).await,
             Command::Status(args) => status::run_status(&context, args).await,

@@ -8,6 +8,7 @@
 
 mod derive;
 mod flat;
+mod grouped;
 mod report;
 mod rest;
 
@@ -313,6 +314,7 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineEr
         JobKind::Rest => rest::run(shared, job).await,
         JobKind::Derive => derive::run(shared, job).await,
         JobKind::Flat => flat::run(shared, job).await,
+        JobKind::Grouped => grouped::run(shared, job).await,
     };
     let owner = shared.options.owner.clone();
     let id = job.id;
@@ -395,6 +397,7 @@ pub fn describe(job: &Job) -> String {
         JobKind::Rest => "",
         JobKind::Derive => " derive",
         JobKind::Flat => " flat files",
+        JobKind::Grouped => " grouped daily",
     };
     format!(
         "#{} {} {}{kind} {}..{}{derived}",

@@ -15,7 +15,7 @@
 //! owner is what proves a job is still yours.
 
 mod coverage;
-mod flat;
+mod fanout;
 mod lifecycle;
 mod row;
 pub mod schema;
@@ -132,18 +132,27 @@ pub enum JobKind {
     /// Day files of one dataset (its name in `ticker`), a run of days in one
     /// period, fanned out to the job's target tickers.
     Flat,
+    /// The grouped-daily answer of one market (its name in `ticker`) for one
+    /// date: one request for the daily bars of all the job's target tickers.
+    Grouped,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 3] = [Self::Rest, Self::Derive, Self::Flat];
+    pub const ALL: [Self; 4] = [Self::Rest, Self::Derive, Self::Flat, Self::Grouped];
 
-    /// The stored name: `rest`, `derive` or `flatfile`.
+    /// The stored name: `rest`, `derive`, `flatfile` or `grouped`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rest => "rest",
             Self::Derive => "derive",
             Self::Flat => "flatfile",
+            Self::Grouped => "grouped",
         }
+    }
+
+    /// Whether the job fans out to target tickers (`job_targets`).
+    pub fn has_targets(self) -> bool {
+        matches!(self, Self::Flat | Self::Grouped)
     }
 }
 
@@ -192,7 +201,7 @@ macro_rules! name_impls {
         }
     };
 }
-name_impls!(JobKind, "kind", "rest, derive, flatfile");
+name_impls!(JobKind, "kind", "rest, derive, flatfile, grouped");
 name_impls!(JobState, "state", "pending, running, done, failed");
 
 /// A job to plan. `derived` are the timeframes computed from `timeframe`'s

@@ -42,7 +42,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from_output(output: Output) -> Self {
+    pub fn from_output(output: Output) -> Self {
         Self {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -102,15 +102,30 @@ impl Workspace {
 
     /// Runs `finpipe <args>` in the workspace and waits for it.
     pub async fn run(&self, args: &[&str]) -> Run {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_finpipe"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        self.run_at(None, args).await
+    }
+
+    /// Runs `finpipe <args>` with the clock at `now` (RFC 3339) when given.
+    pub async fn run_at(&self, now: Option<&str>, args: &[&str]) -> Run {
+        let output = self
+            .command(now, args)
             .output()
             .await
             .expect("finpipe runs");
         Run::from_output(output)
+    }
+
+    /// The command `run_at` runs, to spawn it instead.
+    pub fn command(&self, now: Option<&str>, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_finpipe"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if let Some(now) = now {
+            cmd.env("FINPIPE_NOW", now);
+        }
+        cmd
     }
 }
 

@@ -1,5 +1,6 @@
-//! Flat-file jobs in the table: their target tickers, and the ETags of the
-//! day files already ingested (so a republished file is ingested again).
+//! Jobs that fan out to target tickers (flat-file and grouped-daily jobs) in
+//! the table, and the ETags of the day files already ingested (so a
+//! republished file is ingested again).
 
 use std::collections::BTreeMap;
 
@@ -7,17 +8,17 @@ use chrono::NaiveDate;
 use rusqlite::{OptionalExtension, params};
 
 use super::row::{basis_to_sql, date_to_sql, timeframe_list_to_sql};
-use super::{INSERT_SQL, JobKind, JobTable, NewJob, Result, sql};
+use super::{INSERT_SQL, JobTable, NewJob, Result, sql};
 use crate::model::Ticker;
 
 impl JobTable {
-    /// Plans a flat-file job for `targets`. A new job is inserted pending. The
+    /// Plans a fan-out (flat-file or grouped-daily) job for `targets`. A new job is inserted pending. The
     /// same job already pending or running gains the targets it lacks; done
     /// or failed, it is planned again for exactly `targets` (the earlier
     /// targets are covered, or were failed and are asked for again here).
     /// Returns whether anything changed.
-    pub fn insert_flat(&mut self, job: &NewJob, targets: &[Ticker], now_ms: i64) -> Result<bool> {
-        debug_assert_eq!(job.kind, JobKind::Flat);
+    pub fn insert_fanout(&mut self, job: &NewJob, targets: &[Ticker], now_ms: i64) -> Result<bool> {
+        debug_assert!(job.kind.has_targets());
         let tx = self.immediate("starting to plan a flat-file job")?;
         let key = params![
             job.kind.as_str(),
@@ -169,6 +170,7 @@ impl JobTable {
 
 #[cfg(test)]
 mod tests {
+    use super::super::JobKind;
     use super::super::tests::{jan, temp_table, ticker};
     use super::*;
     use crate::model::{Basis, Timeframe};
@@ -190,14 +192,14 @@ mod tests {
         let job = flat_job();
         assert!(
             table
-                .insert_flat(&job, &[ticker("AAPL"), ticker("MSFT")], 0)
+                .insert_fanout(&job, &[ticker("AAPL"), ticker("MSFT")], 0)
                 .unwrap()
         );
         assert!(
-            !table.insert_flat(&job, &[ticker("AAPL")], 0).unwrap(),
+            !table.insert_fanout(&job, &[ticker("AAPL")], 0).unwrap(),
             "idempotent"
         );
-        assert!(table.insert_flat(&job, &[ticker("NVDA")], 0).unwrap());
+        assert!(table.insert_fanout(&job, &[ticker("NVDA")], 0).unwrap());
         let claimed = table.claim("w", 1, 1_000).unwrap().unwrap();
         assert_eq!(claimed.kind, JobKind::Flat);
         let names: Vec<String> = table
@@ -219,7 +221,7 @@ mod tests {
         );
         // Done, then planned for a new ticker: pending again, for it alone.
         assert!(table.complete(claimed.id, "w", 0, 2).unwrap());
-        assert!(table.insert_flat(&job, &[ticker("TSLA")], 3).unwrap());
+        assert!(table.insert_fanout(&job, &[ticker("TSLA")], 3).unwrap());
         let again = table.claim("w", 4, 1_000).unwrap().unwrap();
         assert_eq!(again.id, claimed.id);
         assert_eq!(table.targets(again.id).unwrap(), [ticker("TSLA")]);

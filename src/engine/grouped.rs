@@ -1,0 +1,92 @@
+//! A grouped-daily job: one request for the daily bars of a whole market on
+//! one date, fanned out to the job's target tickers. The endpoint stamps stock
+//! bars 16:00 ET; they are stored at 00:00 of the date in the asset class's
+//! day zone, exactly as the range endpoint stamps them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use super::{Finish, JobFailure, Shared, db};
+use crate::jobs::Job;
+use crate::model::{Bar, Ticker, Timeframe};
+use crate::plan::{GroupedMarket, last_complete_day};
+use crate::polygon::{ApiError, GroupedBar, endpoint};
+use crate::ranges::DateRange;
+use crate::store::{Source, StoreError};
+
+pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFailure> {
+    let market = GroupedMarket::from_name(job.ticker.as_str()).ok_or_else(|| {
+        JobFailure::Permanent(format!("unknown grouped market {:?}", job.ticker.as_str()))
+    })?;
+    let date = job.range.end;
+    let id = job.id;
+    let targets = db(shared, move |t| t.targets(id)).await?;
+    let adjusted = job.basis.is_adjusted().to_string();
+    let mut params = vec![("adjusted", adjusted.as_str())];
+    if market == GroupedMarket::UsStocks {
+        params.push(("include_otc", "true"));
+    }
+    let url = endpoint(&market.path(date), &params);
+    let page = {
+        let _permit = shared.in_flight.acquire().await;
+        if shared.stop.is_set() {
+            return Ok(Finish::Stopped);
+        }
+        let page = shared
+            .client
+            .get_json::<crate::polygon::Envelope<GroupedBar>>(&url)
+            .await;
+        if page.as_ref().is_err_and(ApiError::is_fatal) {
+            shared.stop.trigger();
+        }
+        page?
+    };
+    if let Some(answered) = page.adjusted.filter(|a| *a != job.basis.is_adjusted()) {
+        return Err(ApiError::Inconsistent {
+            endpoint: url,
+            detail: format!("the answer says adjusted={answered}"),
+        }
+        .into());
+    }
+    let wanted: HashSet<&str> = targets.iter().map(Ticker::as_str).collect();
+    let stamp = market.asset_class().midnight_ms(date);
+    let mut bars: BTreeMap<String, Bar> = BTreeMap::new();
+    for grouped in page.results.unwrap_or_default() {
+        if wanted.contains(grouped.ticker.as_str()) {
+            let bar = Bar {
+                timestamp: stamp,
+                ..Bar::from(&grouped.bar)
+            };
+            bars.insert(grouped.ticker, bar);
+        }
+    }
+    let count = bars.len() as u64;
+    let store = Arc::clone(&shared.store);
+    let rows_new = tokio::task::spawn_blocking(move || {
+        let mut rows_new = 0u64;
+        for (name, bar) in bars {
+            let Ok(ticker) = Ticker::new(name) else {
+                continue;
+            };
+            rows_new += store
+                .merge(&ticker, Timeframe::DAY, &[bar], Source::Rest)?
+                .rows_new as u64;
+        }
+        Ok::<_, StoreError>(rows_new)
+    })
+    .await
+    .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
+    shared.reporter.page_stored(job, count, rows_new);
+    let complete = last_complete_day(market.asset_class(), shared.options.clock.now());
+    if let Some(range) = DateRange::new(job.range.start, job.range.end.min(complete)) {
+        let basis = job.basis;
+        db(shared, move |t| {
+            for ticker in &targets {
+                t.add_coverage(ticker, Timeframe::DAY, basis, range)?;
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(Finish::Done { rows_new })
+}
