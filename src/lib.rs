@@ -25,3 +25,4 @@ pub mod sources;
 pub mod store;
 pub mod suggest;
 pub mod universe;
+pub mod verify;

@@ -213,3 +213,58 @@ async fn two_updates_started_together_one_runs_the_other_exits_3() {
     assert_eq!(unique.len(), asked.len(), "no job ran twice: {asked:?}");
     assert_eq!(asked.len(), SIX.len(), "{asked:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_per_timeframe_how_far_tickers_are_complete_and_the_holes() {
+    let sim = simulator().await;
+    let ws = Workspace::for_sim(&sim);
+    let both = ws.universe("both", &["AAPL", "MSFT"]);
+    let msft = ws.universe("msft", &["MSFT"]);
+    let backfill = |universe: &str, start: &str, end: &str| {
+        let args: Vec<String> = [
+            "backfill",
+            universe,
+            "--timeframes",
+            "1d",
+            "--start",
+            start,
+            "--end",
+            end,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args
+    };
+    for args in [
+        backfill(&both, "2024-11-04", "2024-11-08"),
+        backfill(&msft, "2024-11-18", "2024-11-22"),
+    ] {
+        let run = ws
+            .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let run = ws.run(&["status"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("1d: 2 tickers; 1 complete up to 2024-11-22, 1 up to 2024-11-08"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("hole: MSFT 2024-11-09..2024-11-17 (9 days)"),
+        "{}",
+        run.stdout
+    );
+    let json = ws.run(&["status", "--json"]).await;
+    let body: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let daily = &body["coverage"][0];
+    assert_eq!(daily["timeframe"], "1d");
+    assert_eq!(daily["tickers"], 2);
+    assert_eq!(daily["complete_up_to"][0]["date"], "2024-11-22");
+    assert_eq!(daily["largest_holes"][0]["ticker"], "MSFT");
+    assert_eq!(daily["largest_holes"][0]["days"], 9);
+}

@@ -12,6 +12,7 @@ mod simulator;
 mod sources;
 mod status;
 mod update;
+mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -194,6 +195,8 @@ enum Command {
     Plan(backfill::PlanArgs),
     /// Bring every series of the library (or of universes) up to the last complete day: for cron
     Update(update::UpdateArgs),
+    /// Check the library (schema, order, OHLC, missing trading days); --fix fetches the holes
+    Verify(verify::VerifyArgs),
     /// Run the jobs in the table
     Run(backfill::RunCmdArgs),
     /// Backfill one ticker, without a universe file
@@ -314,6 +317,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Command::Backfill(args) => backfill::run_backfill(&context, args).await,
             Command::Plan(args) => backfill::run_plan(&context, args).await,
             Command::Update(args) => update::run(&context, args).await,
+            Command::Verify(args) => verify::run(&context, args).await,
             Command::Run(args) => backfill::run_queue(&context, args).await,
             Command::RunOnce(args) => backfill::run_once(&context, args).await,
             Command::Status(args) => status::run_status(&context, args).await,

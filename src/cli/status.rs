@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use finpipe::engine::describe;
 use finpipe::jobs::JobState;
-use finpipe::model::{Ticker, Timeframe};
+use finpipe::model::{Basis, Ticker, Timeframe};
+use finpipe::ranges::DateRange;
 use serde_json::json;
 
 use super::{Context, Exit, Failure};
@@ -41,6 +42,70 @@ struct Series {
     rows: usize,
     first: Option<i64>,
     last: Option<i64>,
+}
+
+/// Coverage of one timeframe: tickers per last covered day, largest holes.
+struct TimeframeCoverage {
+    timeframe: Timeframe,
+    tickers: usize,
+    /// Last covered day → tickers covered up to it (oldest first).
+    up_to: BTreeMap<NaiveDate, usize>,
+    /// The largest gaps between covered ranges, largest first (at most 5).
+    holes: Vec<Hole>,
+}
+
+struct Hole {
+    ticker: String,
+    range: DateRange,
+}
+
+/// Per timeframe, from the job table's coverage of one basis.
+fn coverage_view(
+    all: &[(Ticker, Timeframe, Basis, DateRange)],
+    basis: Basis,
+    ticker: Option<&Ticker>,
+    interval: Option<Timeframe>,
+) -> Vec<TimeframeCoverage> {
+    let mut per_series: BTreeMap<(Timeframe, &Ticker), Vec<DateRange>> = BTreeMap::new();
+    for (t, tf, b, range) in all {
+        if *b == basis && ticker.is_none_or(|x| x == t) && interval.is_none_or(|i| i == *tf) {
+            per_series.entry((*tf, t)).or_default().push(*range);
+        }
+    }
+    let mut out: BTreeMap<Timeframe, TimeframeCoverage> = BTreeMap::new();
+    for ((tf, t), mut ranges) in per_series {
+        ranges.sort_by_key(|r| r.start);
+        let view = out.entry(tf).or_insert_with(|| TimeframeCoverage {
+            timeframe: tf,
+            tickers: 0,
+            up_to: BTreeMap::new(),
+            holes: Vec::new(),
+        });
+        view.tickers += 1;
+        if let Some(last) = ranges.iter().map(|r| r.end).max() {
+            *view.up_to.entry(last).or_default() += 1;
+        }
+        for pair in ranges.windows(2) {
+            let gap = DateRange::new(
+                pair[0].end.succ_opt().unwrap_or(pair[0].end),
+                pair[1].start.pred_opt().unwrap_or(pair[1].start),
+            );
+            if let Some(range) = gap {
+                view.holes.push(Hole {
+                    ticker: t.to_string(),
+                    range,
+                });
+            }
+        }
+    }
+    out.into_values()
+        .map(|mut view| {
+            view.holes
+                .sort_by_key(|h| (std::cmp::Reverse(h.range.days()), h.range.start));
+            view.holes.truncate(5);
+            view
+        })
+        .collect()
 }
 
 fn time(ms: Option<i64>) -> String {
@@ -81,10 +146,26 @@ pub async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Fai
         entry.first = entry.first.min(file.first).or(entry.first).or(file.first);
         entry.last = entry.last.max(file.last);
     }
+    let coverage = coverage_view(
+        &table
+            .all_coverage()
+            .map_err(|e| Failure::failed(e.to_string()))?,
+        library.basis,
+        ticker.as_ref(),
+        args.interval,
+    );
     if args.json {
         let body = json!({
             "library": library.data_dir.display().to_string(),
             "basis": library.basis.name(),
+            "coverage": coverage.iter().map(|c| json!({
+                "timeframe": c.timeframe.to_string(),
+                "tickers": c.tickers,
+                "complete_up_to": c.up_to.iter().rev().map(|(date, n)| json!({"date": date, "tickers": n})).collect::<Vec<_>>(),
+                "largest_holes": c.holes.iter().map(|h| json!({
+                    "ticker": h.ticker, "from": h.range.start, "to": h.range.end, "days": h.range.days(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "jobs": {"pending": counts.pending, "running": counts.running, "done": counts.done, "failed": counts.failed},
             "failed": failed.iter().map(|j| json!({
                 "id": j.id, "job": describe(j), "attempts": j.attempts, "error": j.last_error,
@@ -115,6 +196,35 @@ pub async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Fai
             job.attempts,
             job.last_error.as_deref().unwrap_or("?")
         );
+    }
+    for c in &coverage {
+        let mut dates = c.up_to.iter().rev();
+        let mut line = format!(
+            "{:>4}: {} ticker{}",
+            c.timeframe.to_string(),
+            c.tickers,
+            if c.tickers == 1 { "" } else { "s" }
+        );
+        if let Some((date, n)) = dates.next() {
+            line.push_str(&format!("; {n} complete up to {date}"));
+        }
+        for (date, n) in dates.take(2) {
+            line.push_str(&format!(", {n} up to {date}"));
+        }
+        if c.up_to.len() > 3 {
+            line.push_str(", …");
+        }
+        println!("{line}");
+        for h in &c.holes {
+            println!(
+                "        hole: {} {}..{} ({} day{})",
+                h.ticker,
+                h.range.start,
+                h.range.end,
+                h.range.days(),
+                if h.range.days() == 1 { "" } else { "s" }
+            );
+        }
     }
     println!(
         "library {} ({}): {} series",

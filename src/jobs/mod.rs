@@ -352,10 +352,13 @@ impl JobTable {
         Ok(added)
     }
 
-    /// The date ranges (merged, sorted) that jobs already plan or did for the
-    /// series: jobs pending, running or done whose base timeframe is
-    /// `timeframe` or whose derived list contains it. Failed jobs are not
-    /// included, so planning again can cover their ranges.
+    /// The date ranges (merged, sorted) that jobs already plan for the
+    /// series: jobs pending or running whose base timeframe is `timeframe`,
+    /// whose derived list contains it, or (fan-out jobs) whose targets hold
+    /// the ticker. Done jobs count through the coverage they recorded (which
+    /// leaves out a day whose session had not ended, so it is fetched again,
+    /// and which `verify --fix` can forget); failed jobs not at all, so
+    /// planning again covers their ranges.
     pub fn open_ranges(
         &self,
         ticker: &Ticker,
@@ -368,7 +371,7 @@ impl JobTable {
                 "SELECT id, start_date, end_date FROM jobs
                  WHERE (ticker = ?1 OR id IN (SELECT job_id FROM job_targets WHERE ticker = ?1))
                    AND adjusted = ?2
-                   AND state IN ('pending', 'running', 'done')
+                   AND state IN ('pending', 'running')
                    AND (timeframe = ?3 OR instr(',' || derived || ',', ',' || ?3 || ',') > 0)",
             )
             .map_err(sql("preparing the open ranges query"))?;

@@ -271,6 +271,22 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// The bars of one period file in the order they are stored (not put in
+    /// order, duplicates kept), for `verify`. Identity and basis are checked.
+    pub fn read_as_stored(
+        &self,
+        ticker: &Ticker,
+        tf: Timeframe,
+        period: &str,
+    ) -> Result<Vec<Bar>, StoreError> {
+        let path = self.period_path(ticker, tf, period);
+        let read = codec::read_file(&path, |footer| {
+            check_identity(footer, &path, ticker, tf)?;
+            self.check_basis(footer, &path)
+        })?;
+        Ok(read.map(|(_, bars)| bars).unwrap_or_default())
+    }
+
     /// The periods stored for a ticker and timeframe, sorted (oldest first).
     pub fn periods(&self, ticker: &Ticker, tf: Timeframe) -> Result<Vec<String>, StoreError> {
         let dir = self.timeframe_dir(ticker, tf);
