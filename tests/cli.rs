@@ -173,6 +173,8 @@ async fn completions_need_no_key_and_every_command_shows_an_example() {
         "plan",
         "run",
         "run-once",
+        "update",
+        "verify",
         "status",
         "jobs",
         "config",
