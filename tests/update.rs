@@ -268,3 +268,78 @@ async fn status_shows_per_timeframe_how_far_tickers_are_complete_and_the_holes()
     assert_eq!(daily["largest_holes"][0]["ticker"], "MSFT");
     assert_eq!(daily["largest_holes"][0]["days"], 9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adjusted_update_refetches_a_ticker_that_split_since() {
+    let sim = simulator_with(|c| c.today = day("2024-06-14")).await;
+    let ws = Workspace::for_sim(&sim);
+    let universe = ws.universe("u", &["NVDA", "MSFT"]);
+    let run = ws
+        .run_at(
+            Some("2024-06-07T01:30:00Z"),
+            &[
+                "backfill",
+                &universe,
+                "--adjusted",
+                "--timeframes",
+                "1d",
+                "--start",
+                "2024-05-20",
+            ],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    // Stand-in for prices adjusted before NVDA's 10:1 split of 2024-06-10.
+    let store = finpipe::store::Store::open(
+        &ws.join("data-adjusted"),
+        finpipe::model::Basis::Adjusted,
+        "test",
+    )
+    .unwrap();
+    let nvda = finpipe::model::Ticker::new("NVDA").unwrap();
+    let day_tf = finpipe::model::Timeframe::DAY;
+    let old: Vec<_> = store
+        .read_period(&nvda, day_tf, "2024")
+        .unwrap()
+        .iter()
+        .map(|b| finpipe::model::Bar {
+            close: b.close * 10.0,
+            high: b.high * 10.0,
+            ..*b
+        })
+        .collect();
+    store
+        .replace_period(&nvda, day_tf, "2024", &old, finpipe::store::Source::Rest)
+        .unwrap();
+
+    let before = aggregate_requests(&sim).len();
+    let run = ws
+        .run_at(Some("2024-06-15T01:30:00Z"), &["update", "--adjusted"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("NVDA split on 2024-06-10"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("MSFT split"), "{}", run.stderr);
+    let asked = aggregate_requests(&sim)[before..].to_vec();
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.contains("/NVDA/range/1/day/2024-05-20/2024-06-14")),
+        "{asked:?}"
+    );
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.contains("/MSFT/range/1/day/2024-06-07/2024-06-14")),
+        "{asked:?}"
+    );
+    let library = ws.library("data-adjusted");
+    assert_eq!(
+        library[&("NVDA".to_owned(), "1d".to_owned())],
+        sim_bars(&sim, "NVDA", "1d", "2024-05-20", "2024-06-14", true),
+        "the whole adjusted history replaced"
+    );
+}

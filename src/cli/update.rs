@@ -8,15 +8,17 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::Args;
 use finpipe::engine::wall_ms;
+use finpipe::jobs::JobTable;
 use finpipe::model::{AssetClass, Basis, Ticker, Timeframe};
 use finpipe::plan::{PlanOutcome, PlanRequest, last_complete_day, market_today, plan};
+use finpipe::polygon::{SplitRecord, endpoint};
 use finpipe::ranges::DateRange;
 
 use super::backfill::{
     RunArgs, TimeframeList, drain, parse_timeframe_list, print_plan, read_universe_files, take_lock,
 };
 use super::sources::{SourceArgs, flat_choice};
-use super::{Context, Exit, Failure};
+use super::{Context, Exit, Failure, output};
 
 const UPDATE_EXAMPLES: &str = "\
 Examples:
@@ -66,11 +68,14 @@ pub async fn run(context: &Context, args: UpdateArgs) -> Result<Exit, Failure> {
         .map_err(|e| Failure::failed(e.to_string()))?;
     let mut stored: BTreeMap<Ticker, Series> = BTreeMap::new();
     let mut firsts: BTreeMap<(Ticker, Timeframe), NaiveDate> = BTreeMap::new();
+    let mut lasts: BTreeMap<Ticker, NaiveDate> = BTreeMap::new();
     for (ticker, tf, series_basis, range) in coverage {
         if series_basis != basis {
             continue;
         }
         let ticker_key = ticker.clone();
+        let last = lasts.entry(ticker.clone()).or_insert(range.end);
+        *last = (*last).max(range.end);
         let entry = stored.entry(ticker).or_insert(Series {
             timeframes: BTreeSet::new(),
             start: None,
@@ -85,6 +90,9 @@ pub async fn run(context: &Context, args: UpdateArgs) -> Result<Exit, Failure> {
         if let Some(series) = stored.get_mut(&ticker) {
             series.start = Some(series.start.map_or(first, |s| s.max(first)));
         }
+    }
+    if basis.is_adjusted() {
+        refetch_split_tickers(context, &mut table, &stored, &lasts).await?;
     }
     let library_timeframes: BTreeSet<Timeframe> = stored
         .values()
@@ -182,6 +190,69 @@ pub async fn run(context: &Context, args: UpdateArgs) -> Result<Exit, Failure> {
         print_plan(&total, &library);
     }
     drain(context, &library, &args.run).await
+}
+
+/// Adjusted prices change after every split: a ticker with a split executed
+/// after its last covered day has its adjusted history fetched again (its
+/// coverage is forgotten, so the plan asks for all of it and the new bars
+/// replace the stored ones). One listing of the splits endpoint for every
+/// ticker at once, from the oldest last covered day on.
+async fn refetch_split_tickers(
+    context: &Context,
+    table: &mut JobTable,
+    stored: &BTreeMap<Ticker, Series>,
+    lasts: &BTreeMap<Ticker, NaiveDate>,
+) -> Result<(), Failure> {
+    let Some(since) = lasts.values().min().copied() else {
+        return Ok(());
+    };
+    let today = market_today(context.clock.now()).to_string();
+    let since = since.to_string();
+    let client = context.client()?;
+    let query = [
+        ("execution_date.gt", since.as_str()),
+        ("execution_date.lte", today.as_str()),
+        ("limit", "1000"),
+    ];
+    let mut pages =
+        client.pages::<SplitRecord>(endpoint("/v3/reference/splits", &query), Vec::new());
+    let mut split: BTreeMap<Ticker, NaiveDate> = BTreeMap::new();
+    while let Some(page) = pages.next_page().await? {
+        for record in page.results {
+            let Ok(ticker) = Ticker::new(record.ticker.as_str()) else {
+                continue;
+            };
+            if lasts
+                .get(&ticker)
+                .is_some_and(|last| record.execution_date > *last)
+            {
+                split.insert(ticker, record.execution_date);
+            }
+        }
+    }
+    for (ticker, date) in split {
+        let Some(series) = stored.get(&ticker) else {
+            continue;
+        };
+        // Every day the series could hold (the epoch: before any data).
+        let (Some(epoch), Some(last)) = (NaiveDate::from_ymd_opt(1970, 1, 1), lasts.get(&ticker))
+        else {
+            continue;
+        };
+        let Some(range) = DateRange::new(epoch, *last) else {
+            continue;
+        };
+        for tf in &series.timeframes {
+            table
+                .remove_coverage(&ticker, *tf, Basis::Adjusted, range)
+                .map_err(|e| Failure::failed(e.to_string()))?;
+        }
+        output::note(&format!(
+            "{ticker} split on {date}, after its adjusted files were written: \
+             its whole adjusted history is fetched again"
+        ));
+    }
+    Ok(())
 }
 
 /// A request spanning every group: all tickers, all timeframes, the widest range.

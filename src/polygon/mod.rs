@@ -14,4 +14,4 @@ pub use client::{
 pub use error::{ApiError, ServerReply};
 pub use limiter::{Limiter, RateLimit};
 pub use retry::RetryPolicy;
-pub use types::{AggBar, Envelope, ErrorBody, GroupedBar, TickerRecord, TickerType};
+pub use types::{AggBar, Envelope, ErrorBody, GroupedBar, SplitRecord, TickerRecord, TickerType};

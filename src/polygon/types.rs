@@ -137,6 +137,17 @@ pub struct TickerRecord {
     pub cfi: Option<String>,
 }
 
+/// One split (`/v3/reference/splits`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct SplitRecord {
+    pub ticker: String,
+    pub execution_date: chrono::NaiveDate,
+    #[serde(default)]
+    pub split_from: Option<f64>,
+    #[serde(default)]
+    pub split_to: Option<f64>,
+}
+
 /// One ticker type (`/v3/reference/tickers/types`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TickerType {
