@@ -192,3 +192,41 @@ async fn completions_need_no_key_and_every_command_shows_an_example() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_offline_with_both_sources() {
+    let ws = Workspace::new();
+    let run = ws.run(&["demo", "--dir", "d"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let plan = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("planned "))
+        .unwrap_or_default();
+    assert!(
+        plan.contains(" REST jobs, 8 flat-file jobs") && !plan.contains("planned 0 REST"),
+        "both sources: {plan}"
+    );
+    assert!(run.stdout.contains("failed=0"), "{}", run.stdout);
+    let library = ws.library("d/data");
+    let aapl = &library[&("AAPL".to_owned(), "1m".to_owned())];
+    // 2024-12-02 minus 10 days: older days from flat files (no vwap), newer from REST.
+    let cutoff = finpipe::model::AssetClass::Stocks.midnight_ms("2024-11-22".parse().unwrap());
+    assert!(aapl.iter().any(|b| b.timestamp < cutoff));
+    assert!(
+        aapl.iter()
+            .filter(|b| b.timestamp < cutoff)
+            .all(|b| b.vwap.is_none())
+    );
+    assert!(
+        aapl.iter()
+            .filter(|b| b.timestamp >= cutoff)
+            .all(|b| b.vwap.is_some())
+    );
+    for tf in ["1m", "5m", "1h", "1d"] {
+        assert!(
+            library.contains_key(&("X:BTCUSD".to_owned(), tf.to_owned())),
+            "{tf}"
+        );
+    }
+}

@@ -11,6 +11,7 @@ use finpipe::discover::DiscoverRequest;
 use finpipe::model::{Category, Ticker, Timeframe};
 use finpipe::plan::market_today;
 use finpipe::polygon::RateLimit;
+use finpipe::simulator::s3::FlatServe;
 use finpipe::simulator::{SimConfig, Simulator};
 use finpipe::sources::SourceChoice;
 
@@ -62,6 +63,12 @@ const BACKFILL: [&str; 12] = [
     "C:EURUSD", "I:SPX",
 ];
 
+/// The access key the simulator's S3 side accepts in the demo.
+const DEMO_S3_ACCESS: &str = "demo-access";
+
+/// Days older than this come from flat files in the demo, newer from REST.
+const DEMO_CUTOFF_DAYS: u64 = 10;
+
 /// A context that talks to the simulator and writes under the demo directory.
 fn demo_context(context: &Context, sim: &Simulator, dir: &std::path::Path) -> Context {
     let mut config = context.config.clone();
@@ -83,6 +90,20 @@ fn demo_context(context: &Context, sim: &Simulator, dir: &std::path::Path) -> Co
         origin: Origin::Flag("demo"),
     };
     config.db.origin = Origin::Default;
+    if let Some(url) = sim.flatfiles_url() {
+        config.flatfiles_url = Setting {
+            value: url,
+            origin: Origin::Flag("demo"),
+        };
+        config.s3_access_key = Setting {
+            value: Some(Secret::new(DEMO_S3_ACCESS)),
+            origin: Origin::Flag("demo"),
+        };
+        config.s3_secret_key = Setting {
+            value: Some(Secret::new("demo-secret-not-checked")),
+            origin: Origin::Flag("demo"),
+        };
+    }
     Context {
         config,
         env: context.env.clone(),
@@ -93,7 +114,14 @@ fn demo_context(context: &Context, sim: &Simulator, dir: &std::path::Path) -> Co
 
 pub async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
     let today = market_today(context.clock.now());
-    let sim = Simulator::start(SimConfig::new(today))
+    let start = today - Days::new(21);
+    let mut sim_config = SimConfig::new(today);
+    sim_config.flat_files = Some(FlatServe {
+        access_key: DEMO_S3_ACCESS.to_owned(),
+        only: Some(BACKFILL.iter().map(|t| (*t).to_owned()).collect()),
+        from: start,
+    });
+    let sim = Simulator::start(sim_config)
         .await
         .map_err(|e| Failure::failed(format!("cannot start the simulator on 127.0.0.1: {e}")))?;
     let demo = demo_context(context, &sim, &args.dir);
@@ -115,11 +143,11 @@ pub async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
         print_summary(&outcome, client.stats().requests() - before);
     }
 
-    let start = today - Days::new(21);
     println!(
-        "\n2. backfill: {} tickers, 1m/5m/1h/1d, {start} to {today} -> {}",
+        "\n2. backfill: {} tickers, 1m/5m/1h/1d, {start} to {today} -> {}\n   days older than {DEMO_CUTOFF_DAYS} days from S3 flat files ({}), the rest from REST",
         BACKFILL.len(),
-        demo.config.data_dir.value.display()
+        demo.config.data_dir.value.display(),
+        demo.config.flatfiles_url.value,
     );
     let tickers = BACKFILL
         .iter()
@@ -136,8 +164,8 @@ pub async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
         end: Some(today),
         adjusted: false,
         sources: SourceArgs {
-            source: SourceChoice::Rest,
-            cutoff_days: 30,
+            source: SourceChoice::Auto,
+            cutoff_days: DEMO_CUTOFF_DAYS,
         },
     };
     let exit = plan_and_drain(&demo, tickers, &work, &RunArgs::default()).await?;

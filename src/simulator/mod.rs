@@ -17,6 +17,7 @@ pub mod options;
 pub mod path;
 pub mod reference;
 mod routes;
+pub mod s3;
 pub mod server;
 pub mod synthetic;
 pub mod world;

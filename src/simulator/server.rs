@@ -24,6 +24,7 @@ use super::faults::{Fault, FaultKind, FaultPlan};
 use super::market::Market;
 use super::reference::{Reference, WorldSize};
 use super::routes;
+use super::s3::{FlatServe, S3State, router as s3_router};
 
 /// The key the simulator accepts unless told otherwise.
 pub const DEFAULT_SIM_KEY: &str = "sim-key";
@@ -55,6 +56,8 @@ pub struct SimConfig {
     /// The host `next_url` points at, as the real API's does; clients must
     /// follow only its path and query.
     pub next_url_host: String,
+    /// Serve flat files over S3 on a second port (see [`super::s3`]).
+    pub flat_files: Option<FlatServe>,
 }
 
 impl SimConfig {
@@ -68,6 +71,7 @@ impl SimConfig {
             latency: Duration::ZERO,
             cache_bytes: 0,
             next_url_host: "https://api.massive.com".to_owned(),
+            flat_files: None,
         }
     }
 }
@@ -103,7 +107,7 @@ impl RequestRecord {
 
 pub(crate) struct SimState {
     pub(crate) config: SimConfig,
-    pub(crate) market: Market,
+    pub(crate) market: Arc<Market>,
     started: Instant,
     seq: AtomicU64,
     rate: Mutex<RateState>,
@@ -147,6 +151,8 @@ pub struct Simulator {
     state: Arc<SimState>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// The flat-file server's address and task, when configured.
+    flat: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl Simulator {
@@ -159,7 +165,26 @@ impl Simulator {
     pub async fn start_on(config: SimConfig, port: u16) -> io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let market = Market::new(Reference::generate(&config.world));
+        let market = Arc::new(Market::new(Reference::generate(&config.world)));
+        let flat = match &config.flat_files {
+            Some(serve) => {
+                let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+                let addr = listener.local_addr()?;
+                let s3 = Arc::new(S3State::new(
+                    serve.clone(),
+                    Arc::clone(&market),
+                    config.today,
+                ));
+                let app = s3_router(s3);
+                let task = tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app).await {
+                        tracing::error!("simulator flat files stopped: {e}");
+                    }
+                });
+                Some((addr, task))
+            }
+            None => None,
+        };
         let state = Arc::new(SimState {
             rate: Mutex::new(RateState {
                 limit: config.rate_limit,
@@ -190,12 +215,18 @@ impl Simulator {
             state,
             shutdown: Some(tx),
             task: Some(task),
+            flat,
         })
     }
 
     /// `http://127.0.0.1:<port>`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The flat files' S3 endpoint, when configured (bucket [`super::s3::BUCKET`]).
+    pub fn flatfiles_url(&self) -> Option<String> {
+        self.flat.as_ref().map(|(addr, _)| format!("http://{addr}"))
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -250,6 +281,9 @@ impl Simulator {
     fn signal_stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some((_, task)) = self.flat.take() {
+            task.abort();
         }
     }
 }
