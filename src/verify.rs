@@ -19,8 +19,9 @@ use crate::store::{Store, StoreError};
 pub struct Problem {
     pub ticker: String,
     pub timeframe: String,
-    /// `unreadable`, `unsorted`, `duplicate`, `wrong_period`, `ohlc`,
-    /// `negative_volume`, `missing_days`.
+    /// `unreadable`, `basis` (a file of the other adjustment basis),
+    /// `unsorted`, `duplicate`, `wrong_period`, `ohlc`, `negative_volume`,
+    /// `missing_days`.
     pub kind: &'static str,
     /// The period file, when the problem is in one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -136,9 +137,14 @@ fn check_series(
         let bars = match store.read_as_stored(ticker, tf, period) {
             Ok(bars) => bars,
             Err(error) => {
+                let kind = if matches!(error, StoreError::BasisMismatch { .. }) {
+                    "basis"
+                } else {
+                    "unreadable"
+                };
                 report
                     .problems
-                    .push(problem("unreadable", period, error.to_string()));
+                    .push(problem(kind, period, error.to_string()));
                 continue;
             }
         };

@@ -25,6 +25,10 @@ const END: &str = "2024-11-08";
 type Library = BTreeMap<(String, String), Vec<Bar>>;
 
 async fn s3_with_days(sim: &Simulator, from: &str, to: &str) -> (TempDir, S3Server) {
+    s3_with(sim, from, to, &TICKERS).await
+}
+
+async fn s3_with(sim: &Simulator, from: &str, to: &str, only: &[&str]) -> (TempDir, S3Server) {
     let dir = TempDir::new().unwrap();
     let server = start_s3(dir.path()).await;
     let datasets = [
@@ -42,7 +46,7 @@ async fn s3_with_days(sim: &Simulator, from: &str, to: &str) -> (TempDir, S3Serv
         &datasets,
         d(from),
         d(to),
-        Some(&TICKERS),
+        Some(only),
     )
     .unwrap();
     (dir, server)
@@ -306,4 +310,51 @@ async fn a_refused_key_says_the_plan_lacks_flat_file_access() {
         "{}",
         run.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn days_staged_for_other_targets_are_not_reused() {
+    let sim = simulator().await;
+    let (_dir, s3) = s3_with(&sim, "2024-11-04", "2024-11-05", &["AAPL", "MSFT"]).await;
+    // The second day is broken: the first attempt stages 11-04 for AAPL alone.
+    let key = "us_stocks_sip/minute_aggs_v1/2024/11/2024-11-05.csv.gz";
+    let path = s3.object_path(key);
+    let whole = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &whole[..whole.len() / 3]).unwrap();
+    let ws = workspace(&sim, &s3);
+    let args = |universe: &str| {
+        [
+            "backfill",
+            universe,
+            "--timeframes",
+            "1m",
+            "--start",
+            "2024-11-04",
+            "--end",
+            "2024-11-05",
+            "--source",
+            "flatfiles",
+        ]
+        .map(str::to_owned)
+    };
+    let one = ws.universe("one", &["AAPL"]);
+    let run = ws.run(&args(&one).each_ref().map(String::as_str)).await;
+    assert_eq!(run.code, 1, "{run:?}");
+
+    // Fixed, and planned again for two tickers: MSFT gets both days.
+    std::fs::write(&path, &whole).unwrap();
+    let two = ws.universe("two", &["AAPL", "MSFT"]);
+    let run = ws.run(&args(&two).each_ref().map(String::as_str)).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let library = ws.library("data");
+    for ticker in ["AAPL", "MSFT"] {
+        let Some(bars) = library.get(&(ticker.to_owned(), "1m".to_owned())) else {
+            panic!("{ticker} missing: {run:?}");
+        };
+        let days: std::collections::BTreeSet<_> = bars
+            .iter()
+            .map(|b| finpipe::model::AssetClass::Stocks.date_of(b.timestamp))
+            .collect();
+        assert_eq!(days.len(), 2, "{ticker}: {days:?}");
+    }
 }

@@ -74,8 +74,11 @@ pub struct UniverseArgs {
 }
 
 /// How to run the queue.
-#[derive(Debug, Args, Default)]
+#[derive(Clone, Debug, Args, Default)]
 pub struct RunArgs {
+    /// The summary line goes to stderr (stdout carries JSON).
+    #[arg(skip)]
+    pub summary_to_stderr: bool,
     /// Stop after this many jobs
     #[arg(long, value_name = "N")]
     pub max_jobs: Option<usize>,
@@ -437,6 +440,7 @@ pub(super) async fn drain(
         library,
         client.stats().requests(),
         started.elapsed(),
+        run.summary_to_stderr,
     )
 }
 
@@ -466,6 +470,7 @@ fn report(
     library: &Library,
     requests: u64,
     elapsed: Duration,
+    to_stderr: bool,
 ) -> Result<Exit, Failure> {
     for failed in &summary.failed {
         output::error(&format!(
@@ -473,7 +478,7 @@ fn report(
             failed.description, failed.error
         ));
     }
-    println!(
+    let line = format!(
         "finpipe: jobs done={} failed={} retried={} bars_new={} requests={} duration={:.1}s library={}",
         summary.done,
         summary.failed.len(),
@@ -483,6 +488,11 @@ fn report(
         elapsed.as_secs_f64(),
         library.data_dir.display()
     );
+    if to_stderr {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
     if let Some(fatal) = &summary.fatal {
         return Err(Failure::usage(fatal.clone()));
     }

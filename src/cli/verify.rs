@@ -157,7 +157,10 @@ async fn fix(
     if !context.quiet && !args.json {
         print_plan(&total, library);
     }
-    drain_quietly(context, library, &args.run).await?;
+    let mut run = args.run.clone();
+    // With --json, stdout holds the report alone.
+    run.summary_to_stderr = args.json;
+    drain_quietly(context, library, &run).await?;
     Ok(holes)
 }
 

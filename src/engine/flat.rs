@@ -2,7 +2,7 @@
 //! period, each downloaded once and fanned out to the job's target tickers.
 //!
 //! 1. Every day file is streamed from S3, decoded while it downloads, and the
-//!    targets' rows are staged on disk (`<data>/.staging/job-<id>/<day>.day`,
+//!    targets' rows are staged on disk (`<data>/.staging/job-<id>-<targets>/<day>.day`,
 //!    renamed into place only once the whole file was read and its gzip
 //!    trailer checked, so a truncated file stages nothing). Progress is the
 //!    last staged day, so a restart downloads only the days not yet staged.
@@ -41,7 +41,11 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     let (dataset, kind) = source_of(job)?;
     let id = job.id;
     let targets = db(shared, move |t| t.targets(id)).await?;
-    let staging = shared.store.staging_dir().join(format!("job-{id}"));
+    // Staged days hold only the rows of the targets they were staged for:
+    // the directory is named after the target set, and one staged for
+    // another set (targets added by a later plan) is dropped.
+    let staging = staging_dir(&shared.store.staging_dir(), id, &targets);
+    discard_other_staging(&shared.store.staging_dir(), id, &staging);
     let files = flat
         .list_range(dataset, kind, job.range.start, job.range.end)
         .await
@@ -91,6 +95,36 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     // Leftovers would only cost disk: the next attempt re-stages anyway.
     let _ = std::fs::remove_dir_all(&staging);
     Ok(Finish::Done { rows_new })
+}
+
+/// `job-<id>-<fingerprint of the targets>`.
+fn staging_dir(root: &Path, id: i64, targets: &[Ticker]) -> PathBuf {
+    // FNV-1a over the sorted target names: stable across runs and builds.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for ticker in targets {
+        for byte in ticker.as_str().bytes().chain([0]) {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    root.join(format!("job-{id}-{hash:016x}"))
+}
+
+/// Removes this job's staging directories other than `keep`.
+fn discard_other_staging(root: &Path, id: i64, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    let prefix = format!("job-{id}-");
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix));
+        if ours && path != keep {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
 }
 
 /// The dataset and file kind a job reads.
