@@ -270,6 +270,17 @@ impl AssetClass {
     }
 
     /// Midnight of `date` in the day zone, as UTC milliseconds.
+    /// The days the class has sessions: NYSE days for US stocks, options
+    /// and indices, every day for crypto, Sunday to Friday for forex.
+    pub fn calendar(self) -> crate::calendar::Calendar {
+        use crate::calendar::Calendar;
+        match self {
+            Self::Stocks | Self::Options | Self::Indices => Calendar::Nyse,
+            Self::Crypto => Calendar::Crypto,
+            Self::Fx => Calendar::Forex,
+        }
+    }
+
     pub fn midnight_ms(self, date: NaiveDate) -> i64 {
         crate::calendar::zone_midnight_ms(self.day_zone(), date)
     }

@@ -71,6 +71,8 @@ pub struct PlanOutcome {
     pub missing_days: usize,
     /// Grouped-daily jobs new or widened (one request each, for a whole market).
     pub grouped_jobs: usize,
+    /// Ranges without any session (weekends, holidays), covered without a request.
+    pub closed_ranges: usize,
     /// Failed jobs of these tickers put back in the queue.
     pub requeued: usize,
     /// Series (ticker × timeframe) with nothing left to fetch.
@@ -140,6 +142,7 @@ pub fn plan(
     let mut flat_jobs: BTreeMap<FlatKey, (Vec<Ticker>, BTreeSet<NaiveDate>)> = BTreeMap::new();
     let mut missing_days = BTreeSet::new();
     let mut daily: BTreeMap<GroupedMarket, Vec<(Ticker, Vec<DateRange>)>> = BTreeMap::new();
+    let mut closed: Vec<(Ticker, Vec<Timeframe>, DateRange)> = Vec::new();
     for ticker in &request.tickers {
         let start = request
             .starts
@@ -194,6 +197,18 @@ pub fn plan(
                 }
                 None => rest_ranges = missing.clone(),
             }
+            // A range without a session (a weekend, a holiday) has no bars:
+            // covered at once, without a request.
+            let calendar = ticker.asset_class().calendar();
+            rest_ranges.retain(|r| {
+                let open = calendar.open_days(r.start, r.end).next().is_some();
+                if !open {
+                    let mut series = vec![group.base];
+                    series.extend(group.derived.iter().copied());
+                    closed.push((ticker.clone(), series, *r));
+                }
+                open
+            });
             if group.base == Timeframe::DAY
                 && let Some(market) = GroupedMarket::for_class(ticker.asset_class())
                 && !rest_ranges.is_empty()
@@ -237,6 +252,12 @@ pub fn plan(
             }
         }
     }
+    for (ticker, series, range) in &closed {
+        for tf in series {
+            table.add_coverage(ticker, *tf, request.basis, *range)?;
+        }
+    }
+    outcome.closed_ranges = closed.len();
     for (market, candidates) in daily {
         plan_daily(
             table,

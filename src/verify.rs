@@ -52,11 +52,7 @@ pub struct Report {
 
 /// The calendar a ticker's bars follow.
 pub fn calendar_of(class: AssetClass) -> Calendar {
-    match class {
-        AssetClass::Stocks | AssetClass::Options | AssetClass::Indices => Calendar::Nyse,
-        AssetClass::Crypto => Calendar::Crypto,
-        AssetClass::Fx => Calendar::Forex,
-    }
+    class.calendar()
 }
 
 /// Whether a timeframe has bars on every open day (intraday and daily).

@@ -343,3 +343,38 @@ async fn an_adjusted_update_refetches_a_ticker_that_split_since() {
         "the whole adjusted history replaced"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weekend_update_asks_nothing_for_closed_markets() {
+    let sim = simulator().await;
+    let ws = Workspace::for_sim(&sim);
+    let universe = ws.universe("u", &["AAPL", "C:EURUSD", "X:BTCUSD"]);
+    let friday_night = Some("2024-11-23T04:00:00Z");
+    let run = ws
+        .run_at(
+            friday_night,
+            &[
+                "backfill",
+                &universe,
+                "--timeframes",
+                "1m,1d",
+                "--start",
+                "2024-11-18",
+            ],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    // Sunday 2024-11-24, 23:00 UTC: Saturday is over everywhere, and only
+    // crypto traded on it.
+    let before = aggregate_requests(&sim).len();
+    let run = ws.run_at(Some("2024-11-24T23:00:00Z"), &["update"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let asked = aggregate_requests(&sim)[before..].to_vec();
+    assert!(!asked.is_empty());
+    assert!(asked.iter().all(|r| r.contains("X:BTCUSD")), "{asked:?}");
+    // And nothing is asked again for those days.
+    let before = aggregate_requests(&sim).len();
+    let run = ws.run_at(Some("2024-11-24T23:00:00Z"), &["update"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(aggregate_requests(&sim).len(), before);
+}

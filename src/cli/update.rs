@@ -280,6 +280,7 @@ fn add(total: &mut PlanOutcome, outcome: &PlanOutcome) {
     total.flat_days += outcome.flat_days;
     total.missing_days += outcome.missing_days;
     total.grouped_jobs += outcome.grouped_jobs;
+    total.closed_ranges += outcome.closed_ranges;
     total.requeued += outcome.requeued;
     total.up_to_date += outcome.up_to_date;
 }
