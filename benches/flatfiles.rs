@@ -6,7 +6,8 @@
 //! Run with `cargo bench --bench flatfiles`. The S3 server (s3s-fs, real
 //! SigV4) runs inside this bench process and finpipe in a child process, so
 //! the CPU-seconds and peak RSS printed are the finpipe run's alone (`wait4`).
-//! The generated day files are cached under `target/bench-flatfiles/`.
+//! The generated day files are cached under `target/bench-flatfiles/`;
+//! `FLATFILES_BENCH=day` runs the day only.
 //! Prints figures; asserts nothing about speed (timed tests flake).
 
 #[allow(dead_code)] // the tests use more of it
@@ -189,7 +190,18 @@ fn main() {
     );
     let first = month.first().expect("a month").to_string();
     let last = month.last().expect("a month").to_string();
-    let many = backfill(&server, work.path(), &universe, &first, &last);
+    // FLATFILES_BENCH=day skips the month (for profiling).
+    let day_only = std::env::var("FLATFILES_BENCH").is_ok_and(|v| v == "day");
+    let many = if day_only {
+        Figures {
+            wall: f64::NAN,
+            cpu: f64::NAN,
+            rss: f64::NAN,
+            rows: 0,
+        }
+    } else {
+        backfill(&server, work.path(), &universe, &first, &last)
+    };
     runtime.block_on(async { drop(server) });
 
     println!(

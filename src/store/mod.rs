@@ -103,6 +103,8 @@ pub struct Store {
     version: String,
     schema: SchemaRef,
     props: WriterProperties,
+    /// For files under [`codec::SMALL_FILE_ROWS`] rows: uncompressed.
+    small_props: WriterProperties,
     locks: Box<[Mutex<()>]>,
 }
 
@@ -119,7 +121,8 @@ impl Store {
             basis,
             version: version.to_owned(),
             schema: bar_schema(),
-            props: codec::writer_properties(),
+            props: codec::writer_properties(false),
+            small_props: codec::writer_properties(true),
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
         })
     }
@@ -437,12 +440,16 @@ impl Store {
             sources,
             version: &self.version,
         };
-        let bytes = codec::encode(&self.schema, &self.props, &meta, bars).map_err(|e| {
-            StoreError::Parquet {
+        let props = if bars.len() < codec::SMALL_FILE_ROWS {
+            &self.small_props
+        } else {
+            &self.props
+        };
+        let bytes =
+            codec::encode(&self.schema, props, &meta, bars).map_err(|e| StoreError::Parquet {
                 path: path.to_path_buf(),
                 detail: e.to_string(),
-            }
-        })?;
+            })?;
         fsutil::write_atomic(path, &bytes).map_err(|e| StoreError::io("write", path, e))
     }
 

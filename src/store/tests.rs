@@ -439,12 +439,24 @@ fn the_file_is_plain_parquet_with_the_bar_schema() {
     let store = open(dir.path(), Basis::Unadjusted);
     let (ticker, m) = (t("BRK.A"), tf("1m"));
     let t0 = utc(2024, 3, 4, 14, 30);
-    let bars: Vec<Bar> = (0..2_000)
+    let bars: Vec<Bar> = (0..2_500)
         .rev()
         .map(|k| bar(t0 + k * MIN, k as f64))
         .collect();
     store.merge(&ticker, m, &bars, Source::FlatFiles).unwrap();
     let path = store.period_path(&ticker, m, "2024-03");
+    // A small file is written uncompressed (see codec::SMALL_FILE_ROWS).
+    let small = t("SMALL");
+    store.merge(&small, m, &bars[..100], Source::Rest).unwrap();
+    let small_file = fs::File::open(store.period_path(&small, m, "2024-03")).unwrap();
+    let small_md = ParquetRecordBatchReaderBuilder::try_new(small_file)
+        .unwrap()
+        .metadata()
+        .clone();
+    assert!(matches!(
+        small_md.row_group(0).column(1).compression(),
+        Compression::UNCOMPRESSED
+    ));
 
     let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap()).unwrap();
     let md = builder.metadata().clone();
@@ -494,7 +506,7 @@ fn the_file_is_plain_parquet_with_the_bar_schema() {
 
     let batches: Vec<_> = builder.build().unwrap().map(Result::unwrap).collect();
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    assert_eq!(rows, 2_000);
+    assert_eq!(rows, 2_500);
     let tickers = batches[0].column(0).as_dictionary::<Int32Type>();
     assert_eq!(tickers.values().as_string::<i32>().value(0), "BRK.A");
     assert_eq!(tickers.values().len(), 1);
