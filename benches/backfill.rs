@@ -7,8 +7,9 @@
 //! simulator's request log gives the request rate as the server saw it.
 //! Prints figures; asserts nothing about speed (timed tests flake).
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, ExitStatus, Output, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const TICKERS: usize = 200;
@@ -30,52 +31,6 @@ fn finpipe() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_finpipe"));
     cmd.env_clear().env("FINPIPE_NOW", NOW);
     cmd
-}
-
-/// Runs `cmd` to the end and returns its output with its own user + system
-/// CPU seconds and peak RSS in MB (`wait4` reports the one child's usage).
-fn run_measured(mut cmd: Command) -> (Output, f64, f64) {
-    use std::io::Read;
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("finpipe starts");
-    let mut err_pipe = child.stderr.take().expect("stderr");
-    let stderr = std::thread::spawn(move || {
-        let mut stderr = Vec::new();
-        let _ = err_pipe.read_to_end(&mut stderr);
-        stderr
-    });
-    let mut stdout = Vec::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_end(&mut stdout)
-        .expect("stdout");
-    let stderr = stderr.join().expect("stderr reader");
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: wait4 only writes into the two values we pass; the child is
-    // ours and not waited for elsewhere (`child` is forgotten below).
-    let (status, usage) = unsafe {
-        let mut status = 0;
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::wait4(pid, &mut status, 0, &mut usage), pid, "wait4");
-        (status, usage)
-    };
-    std::mem::forget(child);
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    let output = Output {
-        status: ExitStatus::from_raw(status),
-        stdout,
-        stderr,
-    };
-    (
-        output,
-        seconds(usage.ru_utime) + seconds(usage.ru_stime),
-        usage.ru_maxrss as f64 / 1024.0,
-    )
 }
 
 fn field(text: &str, name: &str) -> u64 {
@@ -144,7 +99,7 @@ fn main() {
     );
 
     let started = Instant::now();
-    let (output, cpu, peak_rss_mb) = run_measured(backfill("data"));
+    let (output, cpu, peak_rss_mb) = common::run_measured(backfill("data"));
     let wall = started.elapsed();
     // The server's view: from the first request's arrival to the last one's
     // answer (arrival + the injected latency; sending the bytes adds a little).
@@ -186,13 +141,7 @@ fn main() {
     let rate = requests as f64 / busy.as_secs_f64();
     let end_to_end = requests as f64 / wall.as_secs_f64();
     let bound = CONCURRENCY as f64 / Duration::from_millis(LATENCY_MS).as_secs_f64();
-    let fs = Command::new("df")
-        .args(["--output=fstype", work.path().to_str().unwrap_or(".")])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|t| t.lines().nth(1).map(|l| l.trim().to_owned()))
-        .unwrap_or_else(|| "?".to_owned());
+    let fs = common::fs_type(work.path());
     println!(
         "backfill benchmark: {TICKERS} tickers x 1m x 2024-10, simulator latency {LATENCY_MS} ms, concurrency {CONCURRENCY}, output on {fs}"
     );

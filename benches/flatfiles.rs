@@ -10,66 +10,23 @@
 //! `FLATFILES_BENCH=day` runs the day only.
 //! Prints figures; asserts nothing about speed (timed tests flake).
 
+mod common;
 #[allow(dead_code)] // the tests use more of it
 #[path = "../tests/common/s3.rs"]
 mod s3;
 
-use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Output, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use chrono::NaiveDate;
+use common::{fs_type, run_measured};
 use finpipe::simulator::flatfiles::{FlatDataset, FlatKind, day_key};
 use finpipe::simulator::synthetic::{
     benchmark_day, benchmark_month, benchmark_world, write_benchmark_day,
 };
 
 const NOW: &str = "2024-12-02T23:00:00Z";
-
-/// Runs `cmd` and returns its output, its CPU seconds and peak RSS (MB).
-fn run_measured(mut cmd: Command) -> (Output, f64, f64) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("finpipe starts");
-    let mut err_pipe = child.stderr.take().expect("stderr");
-    let stderr = std::thread::spawn(move || {
-        let mut stderr = Vec::new();
-        let _ = err_pipe.read_to_end(&mut stderr);
-        stderr
-    });
-    let mut stdout = Vec::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_end(&mut stdout)
-        .expect("stdout");
-    let stderr = stderr.join().expect("stderr reader");
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
-    // SAFETY: wait4 only writes into the two values we pass; the child is
-    // ours and not waited for elsewhere (`child` is forgotten below).
-    let (status, usage) = unsafe {
-        let mut status = 0;
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::wait4(pid, &mut status, 0, &mut usage), pid, "wait4");
-        (status, usage)
-    };
-    std::mem::forget(child);
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (
-        Output {
-            status: ExitStatus::from_raw(status),
-            stdout,
-            stderr,
-        },
-        seconds(usage.ru_utime) + seconds(usage.ru_stime),
-        usage.ru_maxrss as f64 / 1024.0,
-    )
-}
 
 /// Writes (once; cached) the day files of `days` below `bucket_dir`.
 fn generate(bucket_dir: &Path, days: &[NaiveDate]) -> (u64, u64) {
@@ -88,16 +45,6 @@ fn generate(bucket_dir: &Path, days: &[NaiveDate]) -> (u64, u64) {
         files += 1;
     }
     (files, bytes)
-}
-
-fn fs_type(path: &Path) -> String {
-    Command::new("df")
-        .args(["--output=fstype", path.to_str().unwrap_or(".")])
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|t| t.lines().nth(1).map(|l| l.trim().to_owned()))
-        .unwrap_or_else(|| "?".to_owned())
 }
 
 struct Figures {

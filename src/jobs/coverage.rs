@@ -17,6 +17,18 @@ impl JobTable {
     /// Records `range` as covered for the series, merging it with what is
     /// stored (overlapping and adjacent ranges become one) and replacing the
     /// series' rows, in one transaction.
+    pub fn add_coverage(
+        &mut self,
+        ticker: &Ticker,
+        timeframe: Timeframe,
+        basis: Basis,
+        range: DateRange,
+    ) -> Result<()> {
+        self.rewrite_series(ticker, timeframe, basis, |stored| {
+            union(stored.into_iter().chain([range]))
+        })
+    }
+
     /// Removes `range` from a series' coverage (so planning asks for it again).
     pub fn remove_coverage(
         &mut self,
@@ -25,47 +37,26 @@ impl JobTable {
         basis: Basis,
         range: DateRange,
     ) -> Result<()> {
-        let tf = timeframe.to_string();
-        let tx = self.immediate("starting to remove coverage")?;
-        let stored = read_series(&tx, ticker, timeframe, basis)?;
-        let mut kept = Vec::new();
-        for r in stored {
-            kept.extend(crate::ranges::subtract(r, &[range]));
-        }
-        tx.execute(
-            "DELETE FROM coverage WHERE ticker = ?1 AND timeframe = ?2 AND adjusted = ?3",
-            params![ticker.as_str(), tf, basis_to_sql(basis)],
-        )
-        .map_err(sql("replacing coverage"))?;
-        for r in kept {
-            tx.execute(
-                "INSERT INTO coverage (ticker, timeframe, adjusted, start_date, end_date)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    ticker.as_str(),
-                    tf,
-                    basis_to_sql(basis),
-                    date_to_sql(r.start),
-                    date_to_sql(r.end)
-                ],
-            )
-            .map_err(sql("replacing coverage"))?;
-        }
-        tx.commit().map_err(sql("committing coverage"))?;
-        Ok(())
+        self.rewrite_series(ticker, timeframe, basis, |stored| {
+            stored
+                .into_iter()
+                .flat_map(|r| crate::ranges::subtract(r, &[range]))
+                .collect()
+        })
     }
 
-    pub fn add_coverage(
+    /// Replaces a series' covered ranges by `change(stored)`, in one transaction.
+    fn rewrite_series(
         &mut self,
         ticker: &Ticker,
         timeframe: Timeframe,
         basis: Basis,
-        range: DateRange,
+        change: impl FnOnce(Vec<DateRange>) -> Vec<DateRange>,
     ) -> Result<()> {
         let tf = timeframe.to_string();
-        let tx = self.immediate("starting to add coverage")?;
+        let tx = self.immediate("starting to change coverage")?;
         let stored = read_series(&tx, ticker, timeframe, basis)?;
-        let merged = union(stored.into_iter().chain([range]));
+        let ranges = change(stored);
         tx.execute(
             "DELETE FROM coverage WHERE ticker = ?1 AND timeframe = ?2 AND adjusted = ?3",
             params![ticker.as_str(), tf, basis_to_sql(basis)],
@@ -78,7 +69,7 @@ impl JobTable {
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(sql("preparing the coverage insert"))?;
-            for r in merged {
+            for r in ranges {
                 insert
                     .execute(params![
                         ticker.as_str(),
