@@ -378,7 +378,8 @@ fn plan_daily(
             }
         }
     }
-    if by_day.len() >= candidates.len() {
+    let range_requests: usize = candidates.iter().map(|(_, ranges)| ranges.len()).sum();
+    if by_day.len() >= range_requests {
         for (ticker, ranges) in candidates {
             for range in ranges {
                 jobs.push(NewJob {
@@ -478,13 +479,21 @@ fn flat_runs(
     base: Timeframe,
 ) -> Vec<(NaiveDate, NaiveDate)> {
     let class = dataset.asset_class();
+    let calendar = dataset.calendar();
     let period = |d: NaiveDate| period_of(class, base, class.midnight_ms(d));
     let mut runs: Vec<(NaiveDate, NaiveDate)> = Vec::new();
     for &day in days {
         match runs.last_mut() {
+            // Consecutive flat days: any open day between them is served
+            // otherwise (REST, a missing file, already covered), so a job
+            // covering both would cover a day it never read.
             Some((start, end))
                 if period(*start) == period(day)
-                    && !rest.iter().any(|r| r.start > *end && r.start < day) =>
+                    && !rest.iter().any(|r| r.start > *end && r.start < day)
+                    && end
+                        .succ_opt()
+                        .zip(day.pred_opt())
+                        .is_none_or(|(a, b)| calendar.open_days(a, b).next().is_none()) =>
             {
                 *end = day;
             }

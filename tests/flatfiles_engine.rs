@@ -358,3 +358,51 @@ async fn days_staged_for_other_targets_are_not_reused() {
         assert_eq!(days.len(), 2, "{ticker}: {days:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_without_a_file_is_left_uncovered_for_rest() {
+    let sim = simulator().await;
+    let (_dir, s3) = s3_with(&sim, "2024-11-04", "2024-11-08", &["AAPL"]).await;
+    std::fs::remove_file(s3.object_path("us_stocks_sip/minute_aggs_v1/2024/11/2024-11-06.csv.gz"))
+        .unwrap();
+    let ws = workspace(&sim, &s3);
+    let universe = ws.universe("u", &["AAPL"]);
+    let args = |source: &'static str| {
+        [
+            "backfill",
+            &universe,
+            "--timeframes",
+            "1m",
+            "--start",
+            "2024-11-04",
+            "--end",
+            "2024-11-08",
+            "--source",
+            source,
+        ]
+        .map(str::to_owned)
+    };
+    let run = ws
+        .run(&args("flatfiles").each_ref().map(String::as_str))
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("1 open day has no flat file"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("2 flat-file jobs (4 day files)"),
+        "{}",
+        run.stdout
+    );
+    let before = aggregate_requests(&sim).len();
+    let run = ws.run(&args("rest").each_ref().map(String::as_str)).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let asked = aggregate_requests(&sim)[before..].to_vec();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(
+        asked[0].contains("/range/1/minute/2024-11-06/2024-11-06"),
+        "{asked:?}"
+    );
+}

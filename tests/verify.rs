@@ -80,3 +80,52 @@ async fn verify_finds_a_hole_and_fix_fills_it() {
     );
     assert_eq!(ws.library("data"), complete, "the library is whole again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fix_refetches_a_day_whose_own_job_is_done() {
+    let sim = simulator().await;
+    let ws = Workspace::for_sim(&sim);
+    let universe = ws.universe("u", &["AAPL"]);
+    // The middle day first, alone: its job's key is 2024-11-12..2024-11-12.
+    for (start, end) in [("2024-11-12", "2024-11-12"), ("2024-11-11", "2024-11-13")] {
+        let run = ws
+            .run(&[
+                "backfill",
+                &universe,
+                "--timeframes",
+                "1m",
+                "--start",
+                start,
+                "--end",
+                end,
+            ])
+            .await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let store = Store::open(&ws.join("data"), Basis::Unadjusted, "test").unwrap();
+    let aapl = Ticker::new("AAPL").unwrap();
+    let hole = "2024-11-12".parse().unwrap();
+    let bars = store
+        .read_period(&aapl, Timeframe::MINUTE, "2024-11")
+        .unwrap();
+    let kept: Vec<_> = bars
+        .iter()
+        .copied()
+        .filter(|b| AssetClass::Stocks.date_of(b.timestamp) != hole)
+        .collect();
+    store
+        .replace_period(&aapl, Timeframe::MINUTE, "2024-11", &kept, Source::Rest)
+        .unwrap();
+    let before = aggregate_requests(&sim).len();
+    let run = ws.run(&["verify", "--fix"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let asked = aggregate_requests(&sim)[before..].to_vec();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert!(asked[0].contains("/2024-11-12/2024-11-12"), "{asked:?}");
+    assert_eq!(
+        store
+            .read_period(&aapl, Timeframe::MINUTE, "2024-11")
+            .unwrap(),
+        bars
+    );
+}

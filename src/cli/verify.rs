@@ -1,12 +1,14 @@
 //! `finpipe verify`: checks the library and, with `--fix`, fetches the
 //! missing trading days again.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use clap::Args;
 use finpipe::engine::wall_ms;
 use finpipe::model::{Basis, Ticker, Timeframe};
 use finpipe::plan::{PlanOutcome, PlanRequest, plan};
+use finpipe::ranges::DateRange;
 use finpipe::resample::derivable_from_minutes;
 use finpipe::verify::{Report, verify};
 
@@ -121,27 +123,45 @@ async fn fix(
     let _lock = take_lock(library, &args.run)?;
     let mut table = context.open_table(library)?;
     let basis = Basis::from_adjusted(args.adjusted);
-    let mut total = PlanOutcome::default();
-    let mut holes = 0;
+    // The timeframes missing each (ticker, range): planned together, so a
+    // derived timeframe is rebuilt from 1m fetched in the same plan.
+    let mut holes: BTreeMap<(Ticker, DateRange), BTreeSet<Timeframe>> = BTreeMap::new();
     for problem in &report.problems {
-        let (Some(range), Ok(ticker), Ok(tf)) = (
+        if let (Some(range), Ok(ticker), Ok(tf)) = (
             problem.hole(),
             Ticker::new(problem.ticker.as_str()),
             problem.timeframe.parse::<Timeframe>(),
-        ) else {
-            continue;
-        };
-        table
-            .remove_coverage(&ticker, tf, basis, range)
-            .map_err(|e| Failure::failed(e.to_string()))?;
-        let mut timeframes = vec![tf];
-        if tf != Timeframe::MINUTE && derivable_from_minutes(tf) {
-            timeframes.insert(0, Timeframe::MINUTE);
+        ) {
+            holes.entry((ticker, range)).or_default().insert(tf);
+        }
+    }
+    // Forget every hole's coverage first, so each plan sees the same state.
+    for ((ticker, range), timeframes) in &holes {
+        for tf in timeframes {
+            table
+                .remove_coverage(ticker, *tf, basis, *range)
+                .map_err(|e| Failure::failed(e.to_string()))?;
+        }
+    }
+    let mut total = PlanOutcome::default();
+    for ((ticker, range), timeframes) in &holes {
+        let mut timeframes = timeframes.clone();
+        let derived = timeframes
+            .iter()
+            .any(|tf| *tf != Timeframe::MINUTE && derivable_from_minutes(*tf));
+        // Rebuilding a derived file from 1m needs the ticker's 1m series: a
+        // library without it fetches the derived timeframe itself.
+        let has_minutes = !table
+            .coverage(ticker, Timeframe::MINUTE, basis)
+            .map_err(|e| Failure::failed(e.to_string()))?
+            .is_empty();
+        if derived && has_minutes {
+            timeframes.insert(Timeframe::MINUTE);
         }
         let request = PlanRequest {
-            tickers: vec![ticker],
-            timeframes,
-            range,
+            tickers: vec![ticker.clone()],
+            timeframes: timeframes.into_iter().collect(),
+            range: *range,
             basis,
             starts: Default::default(),
             flat: None,
@@ -151,8 +171,9 @@ async fn fix(
         total.rest_jobs += outcome.rest_jobs;
         total.derive_jobs += outcome.derive_jobs;
         total.grouped_jobs += outcome.grouped_jobs;
-        holes += 1;
+        total.closed_ranges += outcome.closed_ranges;
     }
+    let planned = holes.len();
     drop(table);
     if !context.quiet && !args.json {
         print_plan(&total, library);
@@ -161,7 +182,7 @@ async fn fix(
     // With --json, stdout holds the report alone.
     run.summary_to_stderr = args.json;
     drain_quietly(context, library, &run).await?;
-    Ok(holes)
+    Ok(planned)
 }
 
 /// Runs the jobs; a failure shows in the check that follows.

@@ -99,6 +99,6 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     })
     .await
     .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
-    record_coverage(shared, job, end).await?;
+    record_coverage(shared, job, end, shared.options.clock.now()).await?;
     Ok(Finish::Done { rows_new: rows })
 }

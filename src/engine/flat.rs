@@ -94,7 +94,21 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     .await?;
     // Leftovers would only cost disk: the next attempt re-stages anyway.
     let _ = std::fs::remove_dir_all(&staging);
+    if targets_grew(shared, id, targets.len()).await? {
+        return Ok(Finish::Stopped);
+    }
     Ok(Finish::Done { rows_new })
+}
+
+/// Whether a plan added targets while the job ran: then it is given back
+/// (pending) instead of done, and runs again for all of them.
+pub(super) async fn targets_grew(
+    shared: &Arc<Shared>,
+    id: i64,
+    had: usize,
+) -> Result<bool, JobFailure> {
+    let now = db(shared, move |t| t.targets(id)).await?;
+    Ok(now.len() > had)
 }
 
 /// `job-<id>-<fingerprint of the targets>`.

@@ -19,6 +19,9 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         JobFailure::Permanent(format!("unknown grouped market {:?}", job.ticker.as_str()))
     })?;
     let date = job.range.end;
+    // Complete days as of before the request: what it returns is final only
+    // for sessions that had ended by then.
+    let complete = last_complete_day(market.asset_class(), shared.options.clock.now());
     let id = job.id;
     let targets = db(shared, move |t| t.targets(id)).await?;
     let adjusted = job.basis.is_adjusted().to_string();
@@ -48,6 +51,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         }
         .into());
     }
+    let wanted_count = targets.len();
     let wanted: HashSet<&str> = targets.iter().map(Ticker::as_str).collect();
     let stamp = market.asset_class().midnight_ms(date);
     let mut bars: BTreeMap<String, Bar> = BTreeMap::new();
@@ -77,7 +81,6 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     .await
     .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
     shared.reporter.page_stored(job, count, rows_new);
-    let complete = last_complete_day(market.asset_class(), shared.options.clock.now());
     if let Some(range) = DateRange::new(job.range.start, job.range.end.min(complete)) {
         let basis = job.basis;
         db(shared, move |t| {
@@ -87,6 +90,9 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
             Ok(())
         })
         .await?;
+    }
+    if super::flat::targets_grew(shared, id, wanted_count).await? {
+        return Ok(Finish::Stopped);
     }
     Ok(Finish::Done { rows_new })
 }

@@ -96,7 +96,9 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
             return Ok(Finish::Lost);
         }
     }
-    record_coverage(shared, job, end).await?;
+    // Complete days as of when the job started: a session that ended while
+    // its pages came in may have been fetched partly.
+    record_coverage(shared, job, end, now).await?;
     Ok(Finish::Done { rows_new })
 }
 
@@ -142,13 +144,14 @@ async fn store_page(
 }
 
 /// Marks the job's days as covered for its timeframe and the derived ones,
-/// up to the last day whose session has ended.
+/// up to the last day whose session had ended at `as_of`.
 pub(super) async fn record_coverage(
     shared: &Arc<Shared>,
     job: &Job,
     end: NaiveDate,
+    as_of: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), JobFailure> {
-    let complete = last_complete_day(job.ticker.asset_class(), shared.options.clock.now());
+    let complete = last_complete_day(job.ticker.asset_class(), as_of);
     let Some(range) = DateRange::new(job.range.start, end.min(complete)) else {
         return Ok(());
     };

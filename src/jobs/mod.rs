@@ -272,10 +272,20 @@ impl fmt::Debug for JobTable {
     }
 }
 
-const INSERT_SQL: &str = "INSERT OR IGNORE INTO jobs
+/// A new job, or a done job of the same key planned again (its days were not
+/// all covered: a day whose session had not ended, a hole `verify --fix`
+/// forgot), which goes back to pending. Pending, running and failed jobs of
+/// the same key are left alone.
+const INSERT_SQL: &str = "INSERT INTO jobs
     (kind, ticker, timeframe, derived, adjusted, start_date, end_date,
      state, attempts, available_at, rows, requests, created_at, updated_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, 0, 0, ?8, ?8)";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, 0, 0, ?8, ?8)
+    ON CONFLICT (kind, ticker, timeframe, adjusted, start_date, end_date) DO UPDATE SET
+        state = 'pending', attempts = 0, owner = NULL, progress_ts = NULL,
+        last_error = NULL, derived = excluded.derived,
+        available_at = excluded.available_at, updated_at = excluded.updated_at,
+        finished_at = NULL
+    WHERE jobs.state = 'done'";
 
 impl JobTable {
     /// Opens (creating it and its parent directory if needed) the job table

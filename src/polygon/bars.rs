@@ -258,8 +258,12 @@ impl<'a> Scanner<'a> {
     fn int(&mut self) -> Option<i64> {
         self.skip_ws();
         let start = self.at;
-        let (_, _, _, scale) = self.decimal()?;
-        if scale > 0 || matches!(self.bytes.get(self.at), Some(b'e' | b'E' | b'.')) {
+        let (negative, mantissa, _, scale) = self.decimal()?;
+        // serde_json reads `-0` as a float, which an integer field refuses.
+        if scale > 0
+            || (negative && mantissa == 0)
+            || matches!(self.bytes.get(self.at), Some(b'e' | b'E' | b'.'))
+        {
             return None;
         }
         parse_i64(&self.bytes[start..self.at])
@@ -476,6 +480,7 @@ mod tests {
             r#"[{"t":1,"o":01,"h":1,"l":1,"c":1}]"#,
             r#"[{"t":1,"o":1.,"h":1,"l":1,"c":1}]"#,
             r#"[{"t":1,"o":+1,"h":1,"l":1,"c":1}]"#,
+            r#"[{"t":-0,"o":1,"h":1,"l":1,"c":1}]"#,
         ] {
             assert_eq!(fast(broken), None, "{broken}");
             assert!(decoded(broken).is_err(), "{broken}");
