@@ -69,10 +69,43 @@ pub async fn run(context: &Context, args: UpdateArgs) -> Result<Exit, Failure> {
     let mut stored: BTreeMap<Ticker, Series> = BTreeMap::new();
     let mut firsts: BTreeMap<(Ticker, Timeframe), NaiveDate> = BTreeMap::new();
     let mut lasts: BTreeMap<Ticker, NaiveDate> = BTreeMap::new();
-    for (ticker, tf, series_basis, range) in coverage {
-        if series_basis != basis {
-            continue;
+    // The library's files are the truth for series the coverage does not
+    // know (a lost job table, coverage forgotten for a refetch that failed):
+    // those start at their first stored day.
+    let store = context.open_store(&library)?;
+    let mut known: BTreeSet<(Ticker, Timeframe)> = coverage
+        .iter()
+        .filter(|c| c.2 == basis)
+        .map(|c| (c.0.clone(), c.1))
+        .collect();
+    let mut on_disk = Vec::new();
+    for file in store
+        .scan(None)
+        .map_err(|e| Failure::failed(e.to_string()))?
+    {
+        if let (Some(first), Some(last)) = (file.first, file.last)
+            && !known.contains(&(file.ticker.clone(), file.timeframe))
+        {
+            let class = file.ticker.asset_class();
+            on_disk.push((
+                file.ticker.clone(),
+                file.timeframe,
+                DateRange::new(class.date_of(first), class.date_of(last)),
+            ));
         }
+    }
+    let mut series_ranges: Vec<(Ticker, Timeframe, DateRange)> = coverage
+        .into_iter()
+        .filter(|c| c.2 == basis)
+        .map(|(t, tf, _, r)| (t, tf, r))
+        .collect();
+    for (ticker, tf, range) in on_disk {
+        if let Some(range) = range {
+            known.insert((ticker.clone(), tf));
+            series_ranges.push((ticker, tf, range));
+        }
+    }
+    for (ticker, tf, range) in series_ranges {
         let ticker_key = ticker.clone();
         let last = lasts.entry(ticker.clone()).or_insert(range.end);
         *last = (*last).max(range.end);
@@ -90,9 +123,6 @@ pub async fn run(context: &Context, args: UpdateArgs) -> Result<Exit, Failure> {
         if let Some(series) = stored.get_mut(&ticker) {
             series.start = Some(series.start.map_or(first, |s| s.max(first)));
         }
-    }
-    if basis.is_adjusted() {
-        refetch_split_tickers(context, &mut table, &stored, &lasts).await?;
     }
     let library_timeframes: BTreeSet<Timeframe> = stored
         .values()
@@ -171,6 +201,12 @@ pub async fn run(context: &Context, args: UpdateArgs) -> Result<Exit, Failure> {
             starts,
             flat: None,
         });
+    }
+    // Adjusted prices of a ticker that split since are refetched whole, now
+    // that the request is valid (its files keep it known to later updates
+    // should the refetch fail).
+    if basis.is_adjusted() {
+        refetch_split_tickers(context, &mut table, &stored, &lasts).await?;
     }
     // One listing of the flat files for every group (and one note).
     if let Some(union) = union_request(&requests, basis) {
