@@ -175,6 +175,31 @@ pub fn plan(
                             dataset.calendar(),
                             has_file,
                         );
+                        // Days left to no source are closed (no session, no
+                        // file): covered now, as a closed REST range is.
+                        let calendar = dataset.calendar();
+                        let mut run: Option<DateRange> = None;
+                        for day in gap.start.iter_days().take_while(|d| *d <= gap.end) {
+                            let served = part.flat_days.contains(&day)
+                                || part.missing.contains(&day)
+                                || part.rest.iter().any(|r| r.start <= day && day <= r.end)
+                                || calendar.is_open(day);
+                            run = match (run, served) {
+                                (Some(r), false) => Some(DateRange { end: day, ..r }),
+                                (None, false) => Some(DateRange {
+                                    start: day,
+                                    end: day,
+                                }),
+                                (Some(r), true) => {
+                                    closed.push((ticker.clone(), series_of(&group), r));
+                                    None
+                                }
+                                (None, true) => None,
+                            };
+                        }
+                        if let Some(r) = run {
+                            closed.push((ticker.clone(), series_of(&group), r));
+                        }
                         flat_days.extend(part.flat_days);
                         rest_ranges.extend(part.rest);
                         missing_days.extend(part.missing.into_iter().map(|d| (dataset, d)));
@@ -203,9 +228,7 @@ pub fn plan(
             rest_ranges.retain(|r| {
                 let open = calendar.open_days(r.start, r.end).next().is_some();
                 if !open {
-                    let mut series = vec![group.base];
-                    series.extend(group.derived.iter().copied());
-                    closed.push((ticker.clone(), series, *r));
+                    closed.push((ticker.clone(), series_of(&group), *r));
                 }
                 open
             });
@@ -286,6 +309,13 @@ pub fn plan(
     outcome.rest_jobs = rest.min(inserted);
     outcome.derive_jobs = inserted - outcome.rest_jobs;
     Ok(outcome)
+}
+
+/// A group's base timeframe and the ones derived from it.
+fn series_of(group: &JobGroup) -> Vec<Timeframe> {
+    let mut series = vec![group.base];
+    series.extend(group.derived.iter().copied());
+    series
 }
 
 /// A market whose daily bars the grouped-daily endpoint serves in one

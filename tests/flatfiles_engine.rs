@@ -406,3 +406,41 @@ async fn a_day_without_a_file_is_left_uncovered_for_rest() {
         "{asked:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_days_between_flat_runs_are_covered() {
+    let sim = simulator().await;
+    // Saturday 08-31, Sunday 09-01 and Labor Day 09-02 lie between the
+    // August and the September runs.
+    let (_dir, s3) = s3_with(&sim, "2024-08-26", "2024-09-06", &["AAPL"]).await;
+    let ws = workspace(&sim, &s3);
+    let universe = ws.universe("u", &["AAPL"]);
+    let args = [
+        "backfill",
+        &universe,
+        "--timeframes",
+        "1m",
+        "--start",
+        "2024-08-26",
+        "--end",
+        "2024-09-06",
+        "--source",
+        "flatfiles",
+    ];
+    let run = ws.run(&args).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("2 flat-file jobs (9 day files)"),
+        "{}",
+        run.stdout
+    );
+    let again = ws.run(&args).await;
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(
+        again.stdout.contains("0 flat-file jobs (0 day files), 0 grouped-daily jobs and 0 derive jobs; 1 series already up to date"),
+        "{}",
+        again.stdout
+    );
+    let status = ws.run(&["status"]).await;
+    assert!(!status.stdout.contains("hole:"), "{}", status.stdout);
+}
