@@ -9,8 +9,7 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::calendar::Calendar;
-use crate::model::{AssetClass, Bar, Ticker, Timeframe, Timespan, period_of};
+use crate::model::{Bar, Ticker, Timeframe, Timespan, period_of};
 use crate::ranges::DateRange;
 use crate::store::{Store, StoreError};
 
@@ -48,11 +47,6 @@ pub struct Report {
     pub files: usize,
     pub bars: u64,
     pub problems: Vec<Problem>,
-}
-
-/// The calendar a ticker's bars follow.
-pub fn calendar_of(class: AssetClass) -> Calendar {
-    class.calendar()
 }
 
 /// Whether a timeframe has bars on every open day (intraday and daily).
@@ -208,7 +202,7 @@ fn check_series(
     };
     let mut hole: Option<(NaiveDate, NaiveDate, usize)> = None;
     let mut holes = Vec::new();
-    for day in calendar_of(class).open_days(first, last) {
+    for day in class.calendar().open_days(first, last) {
         if days.contains(&day) {
             if let Some(h) = hole.take() {
                 holes.push(h);
@@ -255,6 +249,7 @@ fn stamp(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::AssetClass;
 
     fn bar(t: i64, o: f64, h: f64, l: f64, c: f64) -> Bar {
         Bar {
@@ -281,14 +276,14 @@ mod tests {
     #[test]
     fn calendars_follow_the_asset_class() {
         let d = |s: &str| s.parse::<NaiveDate>().unwrap();
-        let nyse = calendar_of(AssetClass::Stocks);
+        let nyse = AssetClass::Stocks.calendar();
         assert!(!nyse.is_open(d("2024-11-28")), "Thanksgiving");
         assert!(
             nyse.is_open(d("2024-11-29")),
             "early close is a trading day"
         );
-        assert!(calendar_of(AssetClass::Crypto).is_open(d("2024-11-30")));
-        let fx = calendar_of(AssetClass::Fx);
+        assert!(AssetClass::Crypto.calendar().is_open(d("2024-11-30")));
+        let fx = AssetClass::Fx.calendar();
         assert!(
             fx.is_open(d("2024-12-01")) && !fx.is_open(d("2024-11-30")),
             "Sunday, not Saturday"

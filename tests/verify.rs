@@ -8,6 +8,27 @@ use common::{Workspace, aggregate_requests, simulator};
 use finpipe::model::{AssetClass, Basis, Ticker, Timeframe};
 use finpipe::store::{Source, Store};
 
+/// Removes AAPL's 1m bars of `day` (in 2024-11) from its file; returns the
+/// bars the file held before.
+fn remove_day(ws: &Workspace, day: &str) -> Vec<finpipe::model::Bar> {
+    let store = Store::open(&ws.join("data"), Basis::Unadjusted, "test").unwrap();
+    let aapl = Ticker::new("AAPL").unwrap();
+    let hole = day.parse().unwrap();
+    let bars = store
+        .read_period(&aapl, Timeframe::MINUTE, "2024-11")
+        .unwrap();
+    let kept: Vec<_> = bars
+        .iter()
+        .copied()
+        .filter(|b| AssetClass::Stocks.date_of(b.timestamp) != hole)
+        .collect();
+    assert!(kept.len() < bars.len(), "{day} had bars");
+    store
+        .replace_period(&aapl, Timeframe::MINUTE, "2024-11", &kept, Source::Rest)
+        .unwrap();
+    bars
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_finds_a_hole_and_fix_fills_it() {
     let sim = simulator().await;
@@ -35,21 +56,7 @@ async fn verify_finds_a_hole_and_fix_fills_it() {
     assert!(run.stdout.contains(": 0 problems"), "{}", run.stdout);
 
     // A hole on purpose: AAPL's 1m bars of 2024-11-12 removed from its file.
-    let store = Store::open(&ws.join("data"), Basis::Unadjusted, "test").unwrap();
-    let aapl = Ticker::new("AAPL").unwrap();
-    let hole = "2024-11-12".parse().unwrap();
-    let bars = store
-        .read_period(&aapl, Timeframe::MINUTE, "2024-11")
-        .unwrap();
-    let kept: Vec<_> = bars
-        .iter()
-        .copied()
-        .filter(|b| AssetClass::Stocks.date_of(b.timestamp) != hole)
-        .collect();
-    assert!(kept.len() < bars.len());
-    store
-        .replace_period(&aapl, Timeframe::MINUTE, "2024-11", &kept, Source::Rest)
-        .unwrap();
+    remove_day(&ws, "2024-11-12");
 
     let run = ws.run(&["verify"]).await;
     assert_eq!(run.code, 1, "{run:?}");
@@ -102,26 +109,15 @@ async fn fix_refetches_a_day_whose_own_job_is_done() {
             .await;
         assert_eq!(run.code, 0, "{run:?}");
     }
-    let store = Store::open(&ws.join("data"), Basis::Unadjusted, "test").unwrap();
-    let aapl = Ticker::new("AAPL").unwrap();
-    let hole = "2024-11-12".parse().unwrap();
-    let bars = store
-        .read_period(&aapl, Timeframe::MINUTE, "2024-11")
-        .unwrap();
-    let kept: Vec<_> = bars
-        .iter()
-        .copied()
-        .filter(|b| AssetClass::Stocks.date_of(b.timestamp) != hole)
-        .collect();
-    store
-        .replace_period(&aapl, Timeframe::MINUTE, "2024-11", &kept, Source::Rest)
-        .unwrap();
+    let bars = remove_day(&ws, "2024-11-12");
     let before = aggregate_requests(&sim).len();
     let run = ws.run(&["verify", "--fix"]).await;
     assert_eq!(run.code, 0, "{run:?}");
     let asked = aggregate_requests(&sim)[before..].to_vec();
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert!(asked[0].contains("/2024-11-12/2024-11-12"), "{asked:?}");
+    let store = Store::open(&ws.join("data"), Basis::Unadjusted, "test").unwrap();
+    let aapl = Ticker::new("AAPL").unwrap();
     assert_eq!(
         store
             .read_period(&aapl, Timeframe::MINUTE, "2024-11")

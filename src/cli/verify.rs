@@ -181,12 +181,7 @@ async fn fix(
     let mut run = args.run.clone();
     // With --json, stdout holds the report alone.
     run.summary_to_stderr = args.json;
-    drain_quietly(context, library, &run).await?;
+    // A failed job shows in the check that follows.
+    drain(context, library, &run).await?;
     Ok(planned)
-}
-
-/// Runs the jobs; a failure shows in the check that follows.
-async fn drain_quietly(context: &Context, library: &Library, run: &RunArgs) -> Result<(), Failure> {
-    // The lock is already ours: drain takes none itself.
-    drain(context, library, run).await.map(|_| ())
 }

@@ -25,7 +25,7 @@ use super::{Finish, JobFailure, Shared, db, lease_ms, wall_ms};
 use crate::flatfiles::{Dataset, DayFile, DecodeError, FileKind, FlatFileError, FlatFiles};
 use crate::jobs::Job;
 use crate::model::{Bar, Ticker, Timeframe, period_of};
-use crate::plan::last_complete_day;
+use crate::plan::{FlatChoice, last_complete_day};
 use crate::ranges::DateRange;
 use crate::store::staging::{StagedDay, StagedWriter};
 use crate::store::{Source, Store, StoreError};
@@ -149,15 +149,12 @@ fn source_of(job: &Job) -> Result<(Dataset, FileKind), JobFailure> {
             job.ticker.as_str()
         ))
     })?;
-    let kind = FileKind::ALL
-        .into_iter()
-        .find(|k| k.timeframe() == job.timeframe)
-        .ok_or_else(|| {
-            JobFailure::Permanent(format!(
-                "flat files hold 1m and 1d bars, not {}",
-                job.timeframe
-            ))
-        })?;
+    let kind = FlatChoice::kind_for(job.timeframe).ok_or_else(|| {
+        JobFailure::Permanent(format!(
+            "flat files hold 1m and 1d bars, not {}",
+            job.timeframe
+        ))
+    })?;
     Ok((dataset, kind))
 }
 
