@@ -99,7 +99,8 @@ fn main() {
     );
 
     let started = Instant::now();
-    let (output, cpu, peak_rss_mb) = common::run_measured(backfill("data"));
+    let (output, usage) = common::run_measured(backfill("data"));
+    let cpu = usage.cpu();
     let wall = started.elapsed();
     // The server's view: from the first request's arrival to the last one's
     // answer (arrival + the injected latency; sending the bytes adds a little).
@@ -164,8 +165,10 @@ fn main() {
         bars as f64 / wall.as_secs_f64()
     );
     println!(
-        "  CPU (user+sys)       {cpu:.2} s = {:.3} CPU-s per million bars",
+        "  CPU                  {cpu:.2} s (user {:.2}, sys {:.2}) = {:.3} CPU-s per million bars",
+        usage.user,
+        usage.sys,
         cpu / (bars as f64 / 1e6)
     );
-    println!("  peak RSS             {peak_rss_mb:.0} MB");
+    println!("  peak RSS             {:.0} MB", usage.rss_mb);
 }

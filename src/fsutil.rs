@@ -12,6 +12,19 @@ pub const TMP_MARKER: &str = ".tmp-";
 /// Writes `bytes` to `path` atomically: readers see the old file or the new
 /// one, never a part. Creates the parent directory if needed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = write_temp(path, bytes)?;
+    let renamed = fs::rename(&tmp, path);
+    if renamed.is_err() {
+        // Best effort: the write already failed; a leftover is swept later.
+        let _ = fs::remove_file(&tmp);
+    }
+    renamed
+}
+
+/// Writes `bytes` to a fresh temporary file beside `path` (creating the
+/// parent directory if needed) and returns its name; renaming it to `path`
+/// is the caller's. On an error nothing is left behind.
+pub fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
@@ -19,12 +32,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::create_dir_all(dir)?;
     let tmp = temp_path(path);
     let written = fs::File::create(&tmp).and_then(|mut file| file.write_all(bytes));
-    let renamed = written.and_then(|()| fs::rename(&tmp, path));
-    if renamed.is_err() {
-        // Best effort: the write already failed; a leftover is swept later.
+    if written.is_err() {
+        // Best effort, as above.
         let _ = fs::remove_file(&tmp);
     }
-    renamed
+    written.map(|()| tmp)
 }
 
 /// A fresh temporary path beside `path`.

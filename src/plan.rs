@@ -143,15 +143,26 @@ pub fn plan(
     let mut missing_days = BTreeSet::new();
     let mut daily: BTreeMap<GroupedMarket, Vec<(Ticker, Vec<DateRange>)>> = BTreeMap::new();
     let mut closed: Vec<(Ticker, Vec<Timeframe>, DateRange)> = Vec::new();
-    for ticker in &request.tickers {
-        let start = request
-            .starts
-            .get(ticker)
-            .map_or(request.range.start, |s| (*s).max(request.range.start));
-        let Some(range) = DateRange::new(start, request.range.end) else {
-            continue;
-        };
-        outcome.requeued += table.requeue_failed(Some(ticker), now_ms)?;
+    let wanted: Vec<(&Ticker, DateRange)> = request
+        .tickers
+        .iter()
+        .filter_map(|ticker| {
+            let start = request
+                .starts
+                .get(ticker)
+                .map_or(request.range.start, |s| (*s).max(request.range.start));
+            Some((ticker, DateRange::new(start, request.range.end)?))
+        })
+        .collect();
+    // One query instead of one write per ticker when nothing failed.
+    if table.counts()?.failed > 0 {
+        for (ticker, _) in &wanted {
+            outcome.requeued += table.requeue_failed(Some(ticker), now_ms)?;
+        }
+    }
+    // The reads below see one snapshot of the table, taken once.
+    let snapshot = table.read_snapshot()?;
+    for &(ticker, range) in &wanted {
         for group in job_groups(&request.timeframes) {
             let taken = |tf: Timeframe| -> Result<Vec<DateRange>, JobError> {
                 let mut have = table.coverage(ticker, tf, request.basis)?;
@@ -275,10 +286,9 @@ pub fn plan(
             }
         }
     }
+    snapshot.end()?;
     for (ticker, series, range) in &closed {
-        for tf in series {
-            table.add_coverage(ticker, *tf, request.basis, *range)?;
-        }
+        table.add_coverage_all(std::slice::from_ref(ticker), series, request.basis, *range)?;
     }
     outcome.closed_ranges = closed.len();
     for (market, candidates) in daily {

@@ -174,6 +174,70 @@ fn rewrite_object(path: &std::path::Path, edit: impl Fn(&str) -> String) {
     std::fs::write(path, encoder.finish().unwrap()).unwrap();
 }
 
+async fn backfill_day(ws: &Workspace, tickers: &[&str], day: &str, source: &str) -> common::Run {
+    let universe = ws.universe("u", tickers);
+    let args = [
+        "backfill",
+        universe.as_str(),
+        "--timeframes",
+        "1m,5m,1h",
+        "--start",
+        day,
+        "--end",
+        day,
+        "--source",
+        source,
+    ];
+    ws.run(&args).await
+}
+
+/// A one-day job writes each ticker while the file downloads and shows the
+/// files once it was read whole. A file not sorted by ticker (a ticker's rows
+/// in two places) still gives every bar once, and derived timeframes are
+/// recomputed after the files are shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_day_from_an_unsorted_file_equals_rest() {
+    let sim = simulator().await;
+    let day = "2024-11-05";
+    let tickers = ["AAPL", "MSFT", "NVDA"];
+    let (_dir, s3) = s3_with(&sim, day, day, &tickers).await;
+    let key = "us_stocks_sip/minute_aggs_v1/2024/11/2024-11-05.csv.gz";
+    // AAPL's first 100 rows moved to the end, after MSFT and NVDA.
+    rewrite_object(&s3.object_path(key), |text| {
+        let mut lines = text.lines();
+        let header = lines.next().unwrap().to_owned();
+        let (mut early, mut rest) = (Vec::new(), Vec::new());
+        for (i, line) in lines.enumerate() {
+            if i < 100 && line.starts_with("AAPL,") {
+                early.push(line);
+            } else {
+                rest.push(line);
+            }
+        }
+        assert_eq!(early.len(), 100);
+        assert!(rest.iter().any(|l| l.starts_with("AAPL,")));
+        let mut out = vec![header];
+        out.extend(rest.iter().chain(&early).map(|l| (*l).to_owned()));
+        out.join("\n") + "\n"
+    });
+    let rest = workspace(&sim, &s3);
+    let run = backfill_day(&rest, &tickers, day, "rest").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let flat = workspace(&sim, &s3);
+    let run = backfill_day(&flat, &tickers, day, "flatfiles").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("1 flat-file job"), "{}", run.stdout);
+    let from_files = flat.library("data");
+    assert_eq!(
+        from_files.len(),
+        tickers.len() * 3,
+        "{:?}",
+        from_files.keys()
+    );
+    assert_eq!(without_vwap(&rest.library("data")), from_files);
+    assert!(temporaries(&flat.join("data")).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_files_write_nothing_and_republished_files_are_ingested_again() {
     let sim = simulator().await;

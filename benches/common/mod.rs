@@ -6,8 +6,25 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus, Output, Stdio};
 
-/// Runs `cmd` and returns its output, its CPU seconds and peak RSS (MB).
-pub fn run_measured(mut cmd: Command) -> (Output, f64, f64) {
+/// What the kernel measured of a finished child.
+pub struct Usage {
+    /// CPU seconds in user mode.
+    pub user: f64,
+    /// CPU seconds in the kernel (file system, sockets, page faults).
+    pub sys: f64,
+    /// Peak resident set size, MB.
+    pub rss_mb: f64,
+}
+
+impl Usage {
+    /// User + system CPU seconds.
+    pub fn cpu(&self) -> f64 {
+        self.user + self.sys
+    }
+}
+
+/// Runs `cmd` and returns its output and what it used.
+pub fn run_measured(mut cmd: Command) -> (Output, Usage) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -44,8 +61,11 @@ pub fn run_measured(mut cmd: Command) -> (Output, f64, f64) {
             stdout,
             stderr,
         },
-        seconds(usage.ru_utime) + seconds(usage.ru_stime),
-        usage.ru_maxrss as f64 / 1024.0,
+        Usage {
+            user: seconds(usage.ru_utime),
+            sys: seconds(usage.ru_stime),
+            rss_mb: usage.ru_maxrss as f64 / 1024.0,
+        },
     )
 }
 

@@ -12,6 +12,10 @@
 //! 3. Coverage is recorded for every target, the files' ETags are remembered
 //!    (a republished file is planned again), and the staging is removed.
 //!
+//! A job of a single day (a nightly update) skips the staging: its tickers
+//! are written while the file downloads and shown once it checked out
+//! (`flat_day.rs`).
+//!
 //! Flat-file downloads do not spend the REST rate limit.
 
 use std::collections::{BTreeSet, HashSet};
@@ -21,6 +25,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use super::derive::rederive;
+use super::flat_day::{self, DayOutcome};
 use super::{Finish, JobFailure, Shared, db, lease_ms, wall_ms};
 use crate::flatfiles::{Dataset, DayFile, DecodeError, FileKind, FlatFileError, FlatFiles};
 use crate::jobs::Job;
@@ -50,36 +55,55 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         .list_range(dataset, kind, job.range.start, job.range.end)
         .await
         .map_err(flat_failure)?;
-    let want: Arc<HashSet<String>> =
-        Arc::new(targets.iter().map(|t| t.as_str().to_owned()).collect());
-    let mut staged = Vec::new();
-    // The ETag of the bytes each day was staged from (the GET's), else the listing's.
+    let staged_path = |file: &DayFile| staging.join(format!("{}.day", file.date));
+    // The ETag of the bytes each day was read from (the GET's), else the listing's.
     let mut etags: Vec<(NaiveDate, Option<String>)> =
         files.iter().map(|f| (f.date, f.etag.clone())).collect();
-    for (file, etag) in files.iter().zip(etags.iter_mut()) {
-        let path = staging.join(format!("{}.day", file.date));
-        if !path.exists() {
-            if shared.stop.is_set() {
-                return Ok(Finish::Stopped);
-            }
-            let (rows, got) = stage_day(&flat, file, &want, &path).await?;
-            if got.is_some() {
-                etag.1 = got;
-            }
-            shared.reporter.page_stored(job, rows, 0);
-            let (owner, lease) = (shared.options.owner.clone(), lease_ms(shared));
-            let day_ts = dataset.asset_class().midnight_ms(file.date);
-            let still_ours = db(shared, move |t| {
-                t.record_progress(id, &owner, day_ts, 0, 0, wall_ms(), lease)
-            })
-            .await?;
-            if !still_ours {
-                return Ok(Finish::Lost);
+    let rows_new = match files.as_slice() {
+        // One day (not staged by an earlier attempt): written while it downloads.
+        [file] if !staged_path(file).exists() => {
+            let class = dataset.asset_class();
+            match flat_day::ingest(shared, job, &flat, file, class, &targets).await? {
+                DayOutcome::Written { rows_new, etag } => {
+                    if etag.is_some() {
+                        etags[0].1 = etag;
+                    }
+                    rows_new
+                }
+                DayOutcome::Lost => return Ok(Finish::Lost),
+                DayOutcome::Stopped => return Ok(Finish::Stopped),
             }
         }
-        staged.push(path);
-    }
-    let rows_new = merge_staged(shared, job, &targets, &staged).await?;
+        _ => {
+            let want: Arc<HashSet<String>> =
+                Arc::new(targets.iter().map(|t| t.as_str().to_owned()).collect());
+            let mut staged = Vec::new();
+            for (file, etag) in files.iter().zip(etags.iter_mut()) {
+                let path = staged_path(file);
+                if !path.exists() {
+                    if shared.stop.is_set() {
+                        return Ok(Finish::Stopped);
+                    }
+                    let (rows, got) = stage_day(&flat, file, &want, &path).await?;
+                    if got.is_some() {
+                        etag.1 = got;
+                    }
+                    shared.reporter.page_stored(job, rows, 0);
+                    let (owner, lease) = (shared.options.owner.clone(), lease_ms(shared));
+                    let day_ts = dataset.asset_class().midnight_ms(file.date);
+                    let still_ours = db(shared, move |t| {
+                        t.record_progress(id, &owner, day_ts, 0, 0, wall_ms(), lease)
+                    })
+                    .await?;
+                    if !still_ours {
+                        return Ok(Finish::Lost);
+                    }
+                }
+                staged.push(path);
+            }
+            merge_staged(shared, job, &targets, &staged).await?
+        }
+    };
     record_flat_coverage(shared, job, &targets).await?;
     let ingested: Vec<(NaiveDate, String)> = etags
         .into_iter()
@@ -158,7 +182,7 @@ fn source_of(job: &Job) -> Result<(Dataset, FileKind), JobFailure> {
     Ok((dataset, kind))
 }
 
-fn flat_failure(error: FlatFileError) -> JobFailure {
+pub(super) fn flat_failure(error: FlatFileError) -> JobFailure {
     if error.is_transient() {
         JobFailure::Transient(error.to_string())
     } else {
@@ -246,7 +270,7 @@ async fn merge_staged(
 }
 
 /// One ticker's bars of the job into its period file(s) and derived files.
-fn merge_ticker(
+pub(super) fn merge_ticker(
     store: &Store,
     ticker: &Ticker,
     tf: Timeframe,
@@ -286,12 +310,7 @@ async fn record_flat_coverage(
     series.extend(job.derived.iter().copied());
     let (targets, basis) = (targets.to_vec(), job.basis);
     db(shared, move |t| {
-        for ticker in &targets {
-            for tf in &series {
-                t.add_coverage(ticker, *tf, basis, range)?;
-            }
-        }
-        Ok(())
+        t.add_coverage_all(&targets, &series, basis, range)
     })
     .await?;
     Ok(())

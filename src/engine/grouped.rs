@@ -84,10 +84,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     if let Some(range) = DateRange::new(job.range.start, job.range.end.min(complete)) {
         let basis = job.basis;
         db(shared, move |t| {
-            for ticker in &targets {
-                t.add_coverage(ticker, Timeframe::DAY, basis, range)?;
-            }
-            Ok(())
+            t.add_coverage_all(&targets, &[Timeframe::DAY], basis, range)
         })
         .await?;
     }

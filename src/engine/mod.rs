@@ -8,6 +8,7 @@
 
 mod derive;
 mod flat;
+mod flat_day;
 mod grouped;
 mod report;
 mod rest;

@@ -159,10 +159,7 @@ pub(super) async fn record_coverage(
     series.extend(job.derived.iter().copied());
     let (ticker, basis) = (job.ticker.clone(), job.basis);
     db(shared, move |t| {
-        for tf in &series {
-            t.add_coverage(&ticker, *tf, basis, range)?;
-        }
-        Ok(())
+        t.add_coverage_all(std::slice::from_ref(&ticker), &series, basis, range)
     })
     .await?;
     Ok(())

@@ -24,9 +24,27 @@ impl JobTable {
         basis: Basis,
         range: DateRange,
     ) -> Result<()> {
-        self.rewrite_series(ticker, timeframe, basis, |stored| {
-            union(stored.into_iter().chain([range]))
-        })
+        self.add_coverage_all(std::slice::from_ref(ticker), &[timeframe], basis, range)
+    }
+
+    /// [`JobTable::add_coverage`] for every timeframe of every ticker, in one
+    /// transaction (a flat-file day covers thousands of series at once).
+    pub fn add_coverage_all(
+        &mut self,
+        tickers: &[Ticker],
+        timeframes: &[Timeframe],
+        basis: Basis,
+        range: DateRange,
+    ) -> Result<()> {
+        let tx = self.immediate("starting to change coverage")?;
+        for ticker in tickers {
+            for &timeframe in timeframes {
+                rewrite_series(&tx, ticker, timeframe, basis, |stored| {
+                    union(stored.into_iter().chain([range]))
+                })?;
+            }
+        }
+        tx.commit().map_err(sql("committing coverage"))
     }
 
     /// Removes `range` from a series' coverage (so planning asks for it again).
@@ -37,50 +55,13 @@ impl JobTable {
         basis: Basis,
         range: DateRange,
     ) -> Result<()> {
-        self.rewrite_series(ticker, timeframe, basis, |stored| {
+        let tx = self.immediate("starting to change coverage")?;
+        rewrite_series(&tx, ticker, timeframe, basis, |stored| {
             stored
                 .into_iter()
                 .flat_map(|r| crate::ranges::subtract(r, &[range]))
                 .collect()
-        })
-    }
-
-    /// Replaces a series' covered ranges by `change(stored)`, in one transaction.
-    fn rewrite_series(
-        &mut self,
-        ticker: &Ticker,
-        timeframe: Timeframe,
-        basis: Basis,
-        change: impl FnOnce(Vec<DateRange>) -> Vec<DateRange>,
-    ) -> Result<()> {
-        let tf = timeframe.to_string();
-        let tx = self.immediate("starting to change coverage")?;
-        let stored = read_series(&tx, ticker, timeframe, basis)?;
-        let ranges = change(stored);
-        tx.execute(
-            "DELETE FROM coverage WHERE ticker = ?1 AND timeframe = ?2 AND adjusted = ?3",
-            params![ticker.as_str(), tf, basis_to_sql(basis)],
-        )
-        .map_err(sql("replacing coverage"))?;
-        {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO coverage (ticker, timeframe, adjusted, start_date, end_date)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(sql("preparing the coverage insert"))?;
-            for r in ranges {
-                insert
-                    .execute(params![
-                        ticker.as_str(),
-                        tf,
-                        basis_to_sql(basis),
-                        date_to_sql(r.start),
-                        date_to_sql(r.end),
-                    ])
-                    .map_err(sql("inserting coverage"))?;
-            }
-        }
+        })?;
         tx.commit().map_err(sql("committing coverage"))
     }
 
@@ -113,6 +94,42 @@ impl JobTable {
         }
         Ok(out)
     }
+}
+
+/// Replaces a series' covered ranges by `change(stored)` within `tx`.
+fn rewrite_series(
+    tx: &rusqlite::Transaction<'_>,
+    ticker: &Ticker,
+    timeframe: Timeframe,
+    basis: Basis,
+    change: impl FnOnce(Vec<DateRange>) -> Vec<DateRange>,
+) -> Result<()> {
+    let tf = timeframe.to_string();
+    let stored = read_series(tx, ticker, timeframe, basis)?;
+    let ranges = change(stored);
+    tx.prepare_cached(
+        "DELETE FROM coverage WHERE ticker = ?1 AND timeframe = ?2 AND adjusted = ?3",
+    )
+    .and_then(|mut delete| delete.execute(params![ticker.as_str(), tf, basis_to_sql(basis)]))
+    .map_err(sql("replacing coverage"))?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO coverage (ticker, timeframe, adjusted, start_date, end_date)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(sql("preparing the coverage insert"))?;
+    for r in ranges {
+        insert
+            .execute(params![
+                ticker.as_str(),
+                tf,
+                basis_to_sql(basis),
+                date_to_sql(r.start),
+                date_to_sql(r.end),
+            ])
+            .map_err(sql("inserting coverage"))?;
+    }
+    Ok(())
 }
 
 fn read_series(

@@ -243,6 +243,32 @@ pub struct Job {
     pub finished_at: Option<i64>,
 }
 
+/// A read transaction started by [`JobTable::read_snapshot`]; ended by
+/// [`ReadSnapshot::end`] or, ignoring errors, when dropped.
+pub struct ReadSnapshot<'a> {
+    conn: &'a rusqlite::Connection,
+    open: bool,
+}
+
+impl ReadSnapshot<'_> {
+    /// Ends the read.
+    pub fn end(mut self) -> Result<()> {
+        self.open = false;
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(sql("ending a read"))
+    }
+}
+
+impl Drop for ReadSnapshot<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing was written: ending it cannot lose anything.
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 /// How many jobs are in each state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StateCounts {
@@ -407,17 +433,31 @@ impl JobTable {
         Ok(union(ranges))
     }
 
+    /// Starts a read transaction: queries until [`ReadSnapshot::end`] see one
+    /// snapshot and take the database's read lock once (planning thousands
+    /// of tickers otherwise locks and unlocks for every query). Only reads
+    /// may run meanwhile.
+    pub fn read_snapshot(&self) -> Result<ReadSnapshot<'_>> {
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(sql("starting a read"))?;
+        Ok(ReadSnapshot {
+            conn: &self.conn,
+            open: true,
+        })
+    }
+
     /// Failed jobs (of `ticker`, or all) back to pending, available at
     /// `now_ms`, with attempts reset to 0. The last error is kept until the
     /// next attempt overwrites or clears it. Returns how many were requeued.
     pub fn requeue_failed(&mut self, ticker: Option<&Ticker>, now_ms: i64) -> Result<usize> {
         self.conn
-            .execute(
+            .prepare_cached(
                 "UPDATE jobs SET state = 'pending', attempts = 0, owner = NULL,
                      available_at = ?1, updated_at = ?1, finished_at = NULL
                  WHERE state = 'failed' AND (?2 IS NULL OR ticker = ?2)",
-                params![now_ms, ticker.map(Ticker::as_str)],
             )
+            .and_then(|mut update| update.execute(params![now_ms, ticker.map(Ticker::as_str)]))
             .map_err(sql("requeueing failed jobs"))
     }
 

@@ -6,16 +6,16 @@
 mod codec;
 mod dirname;
 mod error;
+mod prepared;
 mod rows;
 pub mod staging;
 mod sweep;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, MutexGuard};
 
 use arrow::datatypes::SchemaRef;
 use parquet::file::properties::WriterProperties;
@@ -29,9 +29,11 @@ pub use codec::{
 };
 pub use dirname::{ticker_dir, ticker_from_dir};
 pub use error::StoreError;
+pub use prepared::PreparedWrite;
 pub use sweep::TMP_GRACE;
 
 use codec::{FileMeta, Footer};
+use prepared::FileLocks;
 use rows::{count_new, group_by_period, merge_sorted, normalize, period_bounds, same_bars};
 
 /// Who wrote bars into a file; recorded in `finpipe.source`.
@@ -89,10 +91,6 @@ pub struct FileSummary {
     pub source: String,
 }
 
-/// Number of locks that serialize writers of the same period file in this
-/// process (files hash onto them; two files may share one, which only waits).
-const LOCK_STRIPES: usize = 64;
-
 /// A library of bars of one adjustment basis. `Send + Sync`: share it by
 /// reference between writer threads. Writes of one period file are
 /// serialized within the process; several processes writing the same ticker
@@ -105,7 +103,17 @@ pub struct Store {
     props: WriterProperties,
     /// For files under [`codec::SMALL_FILE_ROWS`] rows: uncompressed.
     small_props: WriterProperties,
-    locks: Box<[Mutex<()>]>,
+    locks: Arc<FileLocks>,
+}
+
+/// A merge written to temporary files by [`Store::prepare_merge`], shown by
+/// committing its writes.
+#[derive(Debug, Default)]
+pub struct PreparedMerge {
+    /// One per period file that changes; commit each to show it.
+    pub writes: Vec<PreparedWrite>,
+    /// What the merge changes once committed.
+    pub summary: WriteSummary,
 }
 
 impl Store {
@@ -123,7 +131,7 @@ impl Store {
             schema: bar_schema(),
             props: codec::writer_properties(false),
             small_props: codec::writer_properties(true),
-            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            locks: FileLocks::new(),
         })
     }
 
@@ -176,18 +184,8 @@ impl Store {
         for (period, group) in group_by_period(ticker.asset_class(), tf, bars) {
             let path = self.period_path(ticker, tf, &period);
             let _guard = self.lock(&path);
-            let stored = self.read_checked(&path, ticker, tf)?;
-            let (stored_footer, stored_bars) = match stored {
-                Some((footer, bars)) => (Some(footer), bars),
-                None => (None, Vec::new()),
-            };
-            let merged = merge_sorted(&stored_bars, normalize(group));
-            let sources = sources_with(stored_footer.as_ref(), source);
-            let unchanged = !merged.changed
-                && stored_footer
-                    .as_ref()
-                    .is_some_and(|f| f.sources() == sources);
-            if !unchanged {
+            let (merged, sources) = self.merge_period(&path, ticker, tf, group, source)?;
+            if let Some(sources) = sources {
                 self.write(&path, ticker, tf, &sources, &merged.bars)?;
                 summary.files += 1;
             }
@@ -198,6 +196,70 @@ impl Store {
             });
         }
         Ok(summary)
+    }
+
+    /// Like [`Store::merge`], but each changed period file is written to a
+    /// temporary name and only renamed into place by
+    /// [`PreparedWrite::commit`]; until then other writers of this store wait
+    /// for the file, so the merge stays right. `Ok(None)` when another
+    /// prepared write holds one of the files (merge later, once yours are
+    /// committed: waiting here could deadlock). Dropping the result discards
+    /// the writes.
+    pub fn prepare_merge(
+        &self,
+        ticker: &Ticker,
+        tf: Timeframe,
+        bars: &[Bar],
+        source: Source,
+    ) -> Result<Option<PreparedMerge>, StoreError> {
+        let mut prepared = PreparedMerge::default();
+        for (period, group) in group_by_period(ticker.asset_class(), tf, bars) {
+            let path = self.period_path(ticker, tf, &period);
+            let _guard = self.locks.stripe(&path);
+            if self.locks.is_reserved(&path) {
+                return Ok(None);
+            }
+            let (merged, sources) = self.merge_period(&path, ticker, tf, group, source)?;
+            if let Some(sources) = sources {
+                let bytes = self.encode(&path, ticker, tf, &sources, &merged.bars)?;
+                let temp = fsutil::write_temp(&path, &bytes)
+                    .map_err(|e| StoreError::io("write", &path, e))?;
+                prepared
+                    .writes
+                    .push(PreparedWrite::reserve(&self.locks, path, temp));
+                prepared.summary.files += 1;
+            }
+            prepared.summary.add(WriteSummary {
+                files: 0,
+                rows_total: merged.bars.len(),
+                rows_new: merged.new,
+            });
+        }
+        Ok(Some(prepared))
+    }
+
+    /// `group` (bars of one period) merged with the file at `path`, and the
+    /// sources to record if the file must be written (`None`: the file would
+    /// not change). Call under the file's lock.
+    fn merge_period(
+        &self,
+        path: &Path,
+        ticker: &Ticker,
+        tf: Timeframe,
+        group: Vec<Bar>,
+        source: Source,
+    ) -> Result<(rows::Merged, Option<BTreeSet<String>>), StoreError> {
+        let (stored_footer, stored_bars) = match self.read_checked(path, ticker, tf)? {
+            Some((footer, bars)) => (Some(footer), bars),
+            None => (None, Vec::new()),
+        };
+        let merged = merge_sorted(&stored_bars, normalize(group));
+        let sources = sources_with(stored_footer.as_ref(), source);
+        let unchanged = !merged.changed
+            && stored_footer
+                .as_ref()
+                .is_some_and(|f| f.sources() == sources);
+        Ok((merged, (!unchanged).then_some(sources)))
     }
 
     /// Replaces one period file's whole content with `bars` (any order; the
@@ -433,6 +495,19 @@ impl Store {
         sources: &BTreeSet<String>,
         bars: &[Bar],
     ) -> Result<(), StoreError> {
+        let bytes = self.encode(path, ticker, tf, sources, bars)?;
+        fsutil::write_atomic(path, &bytes).map_err(|e| StoreError::io("write", path, e))
+    }
+
+    /// `bars` as the bytes of the Parquet file at `path`.
+    fn encode(
+        &self,
+        path: &Path,
+        ticker: &Ticker,
+        tf: Timeframe,
+        sources: &BTreeSet<String>,
+        bars: &[Bar],
+    ) -> Result<Vec<u8>, StoreError> {
         let meta = FileMeta {
             ticker,
             timeframe: tf,
@@ -445,24 +520,16 @@ impl Store {
         } else {
             &self.props
         };
-        let bytes =
-            codec::encode(&self.schema, props, &meta, bars).map_err(|e| StoreError::Parquet {
-                path: path.to_path_buf(),
-                detail: e.to_string(),
-            })?;
-        fsutil::write_atomic(path, &bytes).map_err(|e| StoreError::io("write", path, e))
+        codec::encode(&self.schema, props, &meta, bars).map_err(|e| StoreError::Parquet {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })
     }
 
-    /// The lock serializing writers of the file at `path` in this process.
+    /// The lock serializing writers of the file at `path` in this process;
+    /// waits while a prepared write holds the file.
     fn lock(&self, path: &Path) -> MutexGuard<'_, ()> {
-        let mut hasher = DefaultHasher::new();
-        path.hash(&mut hasher);
-        // The modulo keeps the index below `locks.len()` (LOCK_STRIPES > 0).
-        let stripe = (hasher.finish() % LOCK_STRIPES as u64) as usize;
-        // The mutex guards no data, so a panic elsewhere cannot leave it inconsistent.
-        self.locks[stripe]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.locks.lock(path)
     }
 }
 

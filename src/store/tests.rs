@@ -14,6 +14,7 @@ use super::rows::same_bar;
 use super::*;
 
 mod files;
+mod prepared;
 
 pub(super) const VERSION: &str = "0.1.0-test";
 pub(super) const MIN: i64 = 60_000;
