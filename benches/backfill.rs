@@ -42,7 +42,13 @@ fn field(text: &str, name: &str) -> u64 {
 }
 
 fn main() {
-    let work = tempfile::tempdir().expect("temp dir");
+    // BACKFILL_BENCH_DIR puts the work directory elsewhere (default: the
+    // system's temporary directory).
+    let work = match std::env::var_os("BACKFILL_BENCH_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir),
+        None => tempfile::tempdir(),
+    }
+    .expect("temp dir");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -127,8 +133,11 @@ fn main() {
     )
     .expect("library opens");
     let mut per_ticker = std::collections::BTreeMap::<String, u64>::new();
+    let (mut files, mut bytes) = (0, 0);
     for file in store.scan(None).expect("scan") {
         *per_ticker.entry(file.ticker.to_string()).or_default() += file.rows as u64;
+        files += 1;
+        bytes += std::fs::metadata(&file.path).map_or(0, |m| m.len());
     }
     // The floor: one request per 50 000 bars of a ticker, at least one per ticker.
     let floor: u64 = (0..TICKERS)
@@ -171,4 +180,8 @@ fn main() {
         cpu / (bars as f64 / 1e6)
     );
     println!("  peak RSS             {:.0} MB", usage.rss_mb);
+    println!(
+        "  Parquet written      {files} files, {:.1} MB",
+        bytes as f64 / 1e6
+    );
 }

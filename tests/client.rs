@@ -260,6 +260,54 @@ async fn a_rejected_key_is_fatal_at_once() {
         "{text}"
     );
     assert_eq!(sim.requests().len(), 1);
+
+    // Many callers sharing two places: once the key was refused, the requests
+    // waiting for a place are not sent.
+    let places = std::sync::Arc::new(tokio::sync::Semaphore::new(2));
+    let calls = (0..8).map(|_| {
+        let (bad, places) = (bad.clone(), std::sync::Arc::clone(&places));
+        tokio::spawn(async move {
+            let place = places.acquire_owned().await.ok();
+            bad.get_json_in::<serde_json::Value>("/v3/reference/tickers/types", place)
+                .await
+        })
+    });
+    for call in futures_util::future::join_all(calls).await {
+        assert!(matches!(call.unwrap(), Err(ApiError::Unauthorized(_))));
+    }
+    assert_eq!(
+        sim.requests().len(),
+        1,
+        "nothing sent after the first refusal"
+    );
+}
+
+/// A place (the caller's bound on requests in flight) is given back with
+/// every answer, and a retry takes a new one: with one place, an attempt that
+/// kept its place across the retry would wait for itself forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_place_is_held_only_while_a_request_is_in_flight() {
+    let sim = simulator_with(|_| {}).await;
+    let client = client(&sim, RateLimit::Unlimited);
+    let places = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+    let place = std::sync::Arc::clone(&places).acquire_owned().await.ok();
+    let _: serde_json::Value = client
+        .get_json_in("/v3/reference/tickers/types", place)
+        .await
+        .unwrap();
+    assert_eq!(places.available_permits(), 1, "given back after the answer");
+    sim.inject(Fault::next(FaultKind::Status(500), 2));
+    let place = std::sync::Arc::clone(&places).acquire_owned().await.ok();
+    let _: serde_json::Value = client
+        .get_json_in("/v3/reference/tickers/types", place)
+        .await
+        .unwrap();
+    assert_eq!(
+        places.available_permits(),
+        1,
+        "retries give theirs back too"
+    );
+    assert_eq!(sim.requests().len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

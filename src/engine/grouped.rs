@@ -30,20 +30,19 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         params.push(("include_otc", "true"));
     }
     let url = endpoint(&market.path(date), &params);
-    let page = {
-        let _permit = shared.in_flight.acquire().await;
-        if shared.stop.is_set() {
-            return Ok(Finish::Stopped);
-        }
-        let page = shared
-            .client
-            .get_json::<crate::polygon::Envelope<GroupedBar>>(&url)
-            .await;
-        if page.as_ref().is_err_and(ApiError::is_fatal) {
-            shared.stop.trigger();
-        }
-        page?
-    };
+    // Never closed, as in `rest.rs`.
+    let place = Arc::clone(&shared.in_flight).acquire_owned().await.ok();
+    if shared.stop.is_set() {
+        return Ok(Finish::Stopped);
+    }
+    let page = shared
+        .client
+        .get_json_in::<crate::polygon::Envelope<GroupedBar>>(&url, place)
+        .await;
+    if page.as_ref().is_err_and(ApiError::is_fatal) {
+        shared.stop.trigger();
+    }
+    let page = page?;
     if let Some(answered) = page.adjusted.filter(|a| *a != job.basis.is_adjusted()) {
         return Err(ApiError::Inconsistent {
             endpoint: url,

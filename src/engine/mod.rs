@@ -130,8 +130,9 @@ pub(crate) struct Shared {
     pub(crate) options: EngineOptions,
     pub(crate) reporter: Arc<dyn Reporter>,
     pub(crate) stop: StopSignal,
-    /// One permit per request in flight (`concurrency`).
-    pub(crate) in_flight: Semaphore,
+    /// One permit per request in flight (`concurrency`), handed to the
+    /// client with each request ([`crate::polygon::Place`]).
+    pub(crate) in_flight: Arc<Semaphore>,
     claimed: AtomicUsize,
     summary: Mutex<RunSummary>,
     rows_new: AtomicU64,
@@ -160,7 +161,7 @@ impl Engine {
                 options,
                 reporter,
                 stop,
-                in_flight: Semaphore::new(options_concurrency),
+                in_flight: Arc::new(Semaphore::new(options_concurrency)),
                 claimed: AtomicUsize::new(0),
                 summary: Mutex::new(RunSummary::default()),
                 rows_new: AtomicU64::new(0),

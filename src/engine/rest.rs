@@ -42,24 +42,23 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         .agg_pages(endpoint.clone(), vec![("adjusted", adjusted.to_string())]);
     let mut rows_new = 0u64;
     let width = job.timeframe.fixed_millis().unwrap_or(86_400_000);
-    loop {
+    // No place is taken to learn that there is no next page.
+    while pages.has_next() {
         if shared.stop.is_set() {
             return Ok(Finish::Stopped);
         }
-        let page = {
-            // Never closed: the semaphore lives as long as `shared`.
-            let _permit = shared.in_flight.acquire().await;
-            if shared.stop.is_set() {
-                return Ok(Finish::Stopped);
-            }
-            let page = pages.next_page().await;
-            if page.as_ref().is_err_and(ApiError::is_fatal) {
-                // Stop before the slot goes to a job waiting for it: a
-                // rejected key must not be tried again.
-                shared.stop.trigger();
-            }
-            page?
-        };
+        // Never closed: the semaphore lives as long as `shared`.
+        let place = Arc::clone(&shared.in_flight).acquire_owned().await.ok();
+        if shared.stop.is_set() {
+            return Ok(Finish::Stopped);
+        }
+        // The client gives the place up once the body is in, before decoding
+        // it, and sends nothing more once the key was refused.
+        let page = pages.next_page_in(place).await;
+        if page.as_ref().is_err_and(ApiError::is_fatal) {
+            shared.stop.trigger();
+        }
+        let page = page?;
         let Some(page) = page else {
             break;
         };

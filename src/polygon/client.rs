@@ -1,14 +1,17 @@
 //! The REST client: Bearer auth on every request and every page, the shared
 //! limiter before every attempt, retries by [`RetryPolicy`], `next_url`
-//! pagination against our own base URL.
+//! pagination against our own base URL. A caller that bounds its requests in
+//! flight hands a request its place ([`Place`]), which is given up as soon
+//! as the body has arrived, before it is decoded.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, warn};
 use url::Url;
 
@@ -31,6 +34,12 @@ pub struct ClientOptions {
     pub timeout: Duration,
     pub retry: RetryPolicy,
 }
+
+/// A request's place among those a caller lets be in flight at once: a
+/// permit of the caller's semaphore, taken before the request and given back
+/// once its body has arrived. A retry takes a new place from the same
+/// semaphore.
+pub type Place = OwnedSemaphorePermit;
 
 /// Counters of what the client sent, for summaries and tests.
 #[derive(Debug, Default)]
@@ -71,6 +80,9 @@ struct Inner {
     retry: RetryPolicy,
     timeout: Duration,
     stats: ClientStats,
+    /// The server's answer to the first request it refused the key for: no
+    /// request is sent after it (every later one would be refused too).
+    rejected: OnceLock<ServerReply>,
 }
 
 /// How one attempt ended.
@@ -110,6 +122,7 @@ impl Client {
                 retry: options.retry,
                 timeout: options.timeout,
                 stats: ClientStats::default(),
+                rejected: OnceLock::new(),
             }),
         })
     }
@@ -130,25 +143,49 @@ impl Client {
 
     /// GETs `endpoint` (path and query) and decodes its JSON, retrying as the
     /// policy allows.
-    pub async fn get_json<T: DeserializeOwned>(&self, endpoint: &str) -> Result<T, ApiError> {
-        self.get_with(endpoint, |body| serde_json::from_slice(body))
+    pub async fn get_json<T: DeserializeOwned + Send + 'static>(
+        &self,
+        endpoint: &str,
+    ) -> Result<T, ApiError> {
+        self.get_json_in(endpoint, None).await
+    }
+
+    /// [`Client::get_json`] in `place` (see [`Place`]).
+    pub async fn get_json_in<T: DeserializeOwned + Send + 'static>(
+        &self,
+        endpoint: &str,
+        place: Option<Place>,
+    ) -> Result<T, ApiError> {
+        self.get_with(endpoint, |body| serde_json::from_slice(body), place)
             .await
     }
 
     /// GETs `endpoint` and turns a 200 body into `T` with `decode`; a decode
     /// error is retried like a garbled answer.
-    async fn get_with<T>(
+    async fn get_with<T: Send + 'static>(
         &self,
         endpoint: &str,
-        decode: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+        decode: fn(&[u8]) -> Result<T, serde_json::Error>,
+        mut place: Option<Place>,
     ) -> Result<T, ApiError> {
         let policy = self.inner.retry;
+        let places: Option<Arc<Semaphore>> = place.as_ref().map(|p| Arc::clone(p.semaphore()));
         let (mut failures, mut limited) = (0u32, 0u32);
         loop {
+            // A retry's place, before the limiter (which counts a request as
+            // sent when it lets it go). A closed semaphore means no bound.
+            if place.is_none()
+                && let Some(places) = &places
+            {
+                place = Arc::clone(places).acquire_owned().await.ok();
+            }
+            if let Some(reply) = self.inner.rejected.get() {
+                return Err(ApiError::Unauthorized(reply.clone()));
+            }
             let sent = self.inner.limiter.acquire().await;
             self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
             let attempts = failures + limited + 1;
-            match self.attempt(endpoint, attempts, &decode).await {
+            match self.attempt(endpoint, attempts, decode, place.take()).await {
                 Attempt::Done(value) => return Ok(value),
                 Attempt::Fail(error) => return Err(error),
                 Attempt::RateLimited(reply, retry_after) => {
@@ -192,12 +229,14 @@ impl Client {
         }
     }
 
-    /// Sends one request and sorts the outcome.
-    async fn attempt<T>(
+    /// Sends one request and sorts the outcome. `place` (in flight) is given
+    /// up once the body has arrived, before it is decoded.
+    async fn attempt<T: Send + 'static>(
         &self,
         endpoint: &str,
         attempts: u32,
-        decode: &impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+        decode: fn(&[u8]) -> Result<T, serde_json::Error>,
+        place: Option<Place>,
     ) -> Attempt<T> {
         let url = format!("{}{endpoint}", self.inner.base);
         let started = tokio::time::Instant::now();
@@ -218,6 +257,11 @@ impl Client {
             Ok(body) => body,
             Err(e) => return Attempt::Retry(self.transport_error(endpoint, &e, attempts)),
         };
+        if status == 401 {
+            // Before the place goes to a waiting request: it must not be sent.
+            let _ = self.inner.rejected.set(server_reply(status, &body));
+        }
+        drop(place);
         debug!(
             endpoint,
             status,
@@ -227,7 +271,7 @@ impl Client {
         );
         if status == 200 {
             self.inner.limiter.succeeded();
-            return match decode(&body) {
+            return match decode_off_runtime(decode, body.clone()).await {
                 Ok(value) => Attempt::Done(value),
                 Err(e) => Attempt::Retry(ApiError::Decode {
                     endpoint: endpoint.to_owned(),
@@ -333,6 +377,25 @@ pub struct Page<T> {
 /// Decodes the body of a page.
 type DecodePage<T> = fn(&[u8]) -> Result<PageBody<T>, serde_json::Error>;
 
+/// Bodies up to this size are decoded on the calling task; larger ones (an
+/// aggregates page runs to megabytes) on a blocking thread, so that the
+/// runtime's threads stay free to send the next requests meanwhile.
+const DECODE_INLINE_BYTES: usize = 64 * 1024;
+
+async fn decode_off_runtime<T: Send + 'static>(
+    decode: fn(&[u8]) -> Result<T, serde_json::Error>,
+    body: bytes::Bytes,
+) -> Result<T, serde_json::Error> {
+    if body.len() <= DECODE_INLINE_BYTES {
+        return decode(&body);
+    }
+    match tokio::task::spawn_blocking(move || decode(&body)).await {
+        Ok(decoded) => decoded,
+        // The decoder panicked (a bug): the page counts as garbled.
+        Err(error) => Err(serde::de::Error::custom(format!("decoder failed: {error}"))),
+    }
+}
+
 /// A cursor over the pages of a paginated endpoint.
 #[derive(Debug)]
 pub struct Pages<T> {
@@ -343,14 +406,22 @@ pub struct Pages<T> {
     decode: DecodePage<T>,
 }
 
-impl<T> Pages<T> {
+impl<T: Send + 'static> Pages<T> {
     /// Fetches the next page, or `None` when there is none.
     pub async fn next_page(&mut self) -> Result<Option<Page<T>>, ApiError> {
+        self.next_page_in(None).await
+    }
+
+    /// [`Pages::next_page`] in `place` (see [`Place`]).
+    pub async fn next_page_in(
+        &mut self,
+        place: Option<Place>,
+    ) -> Result<Option<Page<T>>, ApiError> {
         let Some(endpoint) = self.next.take() else {
             return Ok(None);
         };
         self.seen.insert(endpoint.clone());
-        let body = self.client.get_with(&endpoint, self.decode).await?;
+        let body = self.client.get_with(&endpoint, self.decode, place).await?;
         self.next = body.next_url.as_deref().and_then(|url| self.follow(url));
         Ok(Some(Page {
             results: body.results,

@@ -9,7 +9,8 @@ mod retry;
 mod types;
 
 pub use client::{
-    Client, ClientOptions, ClientStats, Page, Pages, aggregates_endpoint, endpoint, path_segment,
+    Client, ClientOptions, ClientStats, Page, Pages, Place, aggregates_endpoint, endpoint,
+    path_segment,
 };
 pub use error::{ApiError, ServerReply};
 pub use limiter::{Limiter, RateLimit};
