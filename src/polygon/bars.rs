@@ -258,13 +258,18 @@ impl<'a> Scanner<'a> {
     fn int(&mut self) -> Option<i64> {
         self.skip_ws();
         let start = self.at;
-        let (negative, mantissa, _, scale) = self.decimal()?;
+        let (negative, mantissa, digits, scale) = self.decimal()?;
         // serde_json reads `-0` as a float, which an integer field refuses.
         if scale > 0
             || (negative && mantissa == 0)
             || matches!(self.bytes.get(self.at), Some(b'e' | b'E' | b'.'))
         {
             return None;
+        }
+        if digits <= 18 {
+            // Below 10^18: the folded mantissa is exact and fits an i64.
+            let value = mantissa.cast_signed();
+            return Some(if negative { -value } else { value });
         }
         parse_i64(&self.bytes[start..self.at])
     }

@@ -103,6 +103,10 @@ pub fn writer_properties(small: bool) -> WriterProperties {
         // (interning was the largest single item of a write's profile).
         .set_column_dictionary_enabled("volume".into(), false)
         .set_column_dictionary_enabled("vwap".into(), false)
+        // Trade counts are small integers that wander: delta encoding packs
+        // them in a byte or two without a dictionary's hashing.
+        .set_column_dictionary_enabled("transactions".into(), false)
+        .set_column_encoding("transactions".into(), Encoding::DELTA_BINARY_PACKED)
         // A one-value dictionary and a run of zeros: compressing it costs a
         // codec set-up on every write and read and saves nothing.
         .set_column_compression("ticker".into(), Compression::UNCOMPRESSED)

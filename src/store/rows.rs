@@ -61,6 +61,10 @@ pub fn period_bounds(class: AssetClass, tf: Timeframe, ts: i64) -> (i64, i64) {
 
 /// Sorts by timestamp, keeping the last of equal timestamps (input order).
 pub fn normalize(mut bars: Vec<Bar>) -> Vec<Bar> {
+    // Pages and files come sorted and unique: then there is nothing to do.
+    if bars.is_sorted_by(|a, b| a.timestamp < b.timestamp) {
+        return bars;
+    }
     bars.sort_by_key(|b| b.timestamp); // stable: equal timestamps keep input order
     let mut out: Vec<Bar> = Vec::with_capacity(bars.len());
     for bar in bars {
@@ -83,6 +87,14 @@ pub struct Merged {
 
 /// Merges sorted unique `new` into sorted unique `stored`; `new` wins ties.
 pub fn merge_sorted(stored: &[Bar], new: Vec<Bar>) -> Merged {
+    if stored.is_empty() {
+        // A new file: everything is new, nothing to copy.
+        return Merged {
+            new: new.len(),
+            changed: !new.is_empty(),
+            bars: new,
+        };
+    }
     let mut bars = Vec::with_capacity(stored.len() + new.len());
     let (mut new_count, mut changed) = (0, false);
     let mut old = stored.iter().peekable();
