@@ -32,11 +32,12 @@ use finpipe::simulator::synthetic::{
 const NOW: &str = "2024-12-02T23:00:00Z";
 
 /// Writes (once; cached) the day files of `days` below `bucket_dir`.
-fn generate(bucket_dir: &Path, days: &[NaiveDate]) -> (u64, u64) {
+fn generate(root: &Path, bucket: &str, days: &[NaiveDate]) -> (u64, u64) {
     let market = benchmark_world();
     let (mut bytes, mut files) = (0, 0);
     for &day in days {
-        let path = bucket_dir.join(day_key(FlatDataset::UsStocksSip, FlatKind::MinuteAggs, day));
+        let key = day_key(FlatDataset::UsStocksSip, FlatKind::MinuteAggs, day);
+        let path = root.join(bucket).join(&key);
         if !path.exists() {
             std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
             let temp = path.with_extension("partial");
@@ -44,10 +45,35 @@ fn generate(bucket_dir: &Path, days: &[NaiveDate]) -> (u64, u64) {
             write_benchmark_day(&market, day, std::io::BufWriter::new(file)).expect("write day");
             std::fs::rename(&temp, &path).expect("rename");
         }
+        remember_etag(root, bucket, &key, &path);
         bytes += std::fs::metadata(&path).expect("metadata").len();
         files += 1;
     }
     (files, bytes)
+}
+
+/// Stores the object's ETag where s3s-fs 0.14 keeps what it learnt of an
+/// object uploaded through it (`<root>/.bucket-<b64>.object-<b64>.internal.json`).
+/// Without it, s3s-fs computes the MD5 of the whole file on every GET and, for
+/// every object listed, on every LIST (883 MB for the month's listing), in
+/// this process on the same two cores: work no S3 service does on the
+/// client's machine. Only the bench does this; the tests rewrite objects and
+/// need their ETags to change.
+fn remember_etag(root: &Path, bucket: &str, key: &str, path: &Path) {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let info = root.join(format!(
+        ".bucket-{}.object-{}.internal.json",
+        b64(bucket),
+        b64(key)
+    ));
+    if info.exists() {
+        return;
+    }
+    let digest = md5::Md5::digest(std::fs::read(path).expect("read the day file"));
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&info, serde_json::json!({ "e_tag": hex }).to_string()).expect("write the ETag");
 }
 
 struct Figures {
@@ -140,13 +166,12 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let server = runtime.block_on(s3::start_s3(&cache));
-    let bucket = cache.join(&server.bucket);
 
     let day = benchmark_day();
     let month = benchmark_month();
     let generating = Instant::now();
-    let (_, day_bytes) = generate(&bucket, &[day]);
-    let (month_files, month_bytes) = generate(&bucket, &month);
+    let (_, day_bytes) = generate(&cache, &server.bucket, &[day]);
+    let (month_files, month_bytes) = generate(&cache, &server.bucket, &month);
     println!(
         "day files ready in {:.1} s (cached in {})",
         generating.elapsed().as_secs_f64(),
