@@ -238,6 +238,59 @@ async fn a_single_day_from_an_unsorted_file_equals_rest() {
     assert!(temporaries(&flat.join("data")).is_empty());
 }
 
+/// A day whose files cannot be written fails its job with the reason and
+/// leaves nothing behind, however many batches of tickers it holds: writers
+/// that all failed must not leave the download waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_that_cannot_be_written_fails_its_job_without_hanging() {
+    let sim = simulator().await;
+    let day = "2024-11-05";
+    let tickers: Vec<String> = sim
+        .market()
+        .reference()
+        .tickers()
+        .iter()
+        .filter(|t| t.active && t.market == "stocks" && t.type_code.as_deref() == Some("CS"))
+        .filter(|t| t.ticker.bytes().all(|b| b.is_ascii_uppercase()))
+        .take(400)
+        .map(|t| t.ticker.clone())
+        .collect();
+    assert_eq!(tickers.len(), 400);
+    let names: Vec<&str> = tickers.iter().map(String::as_str).collect();
+    // About 100 000 rows: a dozen batches, more than the writers' queue holds.
+    let (_dir, s3) = s3_with(&sim, day, day, &names).await;
+    let ws = workspace(&sim, &s3);
+    // A file where each ticker's folder would go: every write fails.
+    let data = ws.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for ticker in &tickers {
+        std::fs::write(data.join(ticker), b"in the way").unwrap();
+    }
+    let universe = ws.universe("u", &names);
+    let args = [
+        "backfill",
+        universe.as_str(),
+        "--timeframes",
+        "1m",
+        "--start",
+        day,
+        "--end",
+        day,
+        "--source",
+        "flatfiles",
+    ];
+    let run = tokio::time::timeout(std::time::Duration::from_secs(120), ws.run(&args))
+        .await
+        .expect("the job ends");
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.all_output().contains("a file is in the way"),
+        "{}",
+        run.all_output()
+    );
+    assert!(temporaries(&data).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_files_write_nothing_and_republished_files_are_ingested_again() {
     let sim = simulator().await;

@@ -414,6 +414,7 @@ pub(super) async fn drain(
         owner: format!("{}:{}:{}", hostname(), std::process::id(), wall_ms()),
         clock: context.clock,
         flat: context.flat_files()?,
+        exclusive: !run.shared,
     };
     let engine = Engine::new(
         Arc::new(Mutex::new(table)),

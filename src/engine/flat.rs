@@ -12,9 +12,9 @@
 //! 3. Coverage is recorded for every target, the files' ETags are remembered
 //!    (a republished file is planned again), and the staging is removed.
 //!
-//! A job of a single day (a nightly update) skips the staging: its tickers
-//! are written while the file downloads and shown once it checked out
-//! (`flat_day.rs`).
+//! A job of a single day (a nightly update) skips the staging when this
+//! runner holds the exclusive lock: its tickers are written while the file
+//! downloads and shown once it checked out (`flat_day.rs`).
 //!
 //! Flat-file downloads do not spend the REST rate limit.
 
@@ -60,8 +60,9 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     let mut etags: Vec<(NaiveDate, Option<String>)> =
         files.iter().map(|f| (f.date, f.etag.clone())).collect();
     let rows_new = match files.as_slice() {
-        // One day (not staged by an earlier attempt): written while it downloads.
-        [file] if !staged_path(file).exists() => {
+        // One day (not staged by an earlier attempt), no other runner:
+        // written while it downloads.
+        [file] if shared.options.exclusive && !staged_path(file).exists() => {
             let class = dataset.asset_class();
             match flat_day::ingest(shared, job, &flat, file, class, &targets).await? {
                 DayOutcome::Written { rows_new, etag } => {

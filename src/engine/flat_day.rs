@@ -58,6 +58,9 @@ pub(super) async fn ingest(
             tokio::task::spawn_blocking(move || prepare_runs(&store, tf, &runs))
         })
         .collect();
+    // The writers hold the receiver now: once they all failed it is gone, and
+    // `dispatch`'s sends fail instead of waiting for ever.
+    drop(runs_rx);
     let want: HashSet<String> = targets.iter().map(|t| t.as_str().to_owned()).collect();
     let read = dispatch(shared, flat, file, want, runs_tx).await;
     // Every writer ends once `dispatch` dropped the sender.
@@ -204,13 +207,13 @@ async fn show(
     shared: &Arc<Shared>,
     job: &Job,
     prepared: Prepared,
-    mut late: Vec<TickerRun>,
+    late: Vec<TickerRun>,
     period: String,
 ) -> Result<u64, JobFailure> {
     let Prepared {
         writes,
         tickers,
-        busy,
+        mut busy,
         mut rows_new,
     } = prepared;
     let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -232,7 +235,12 @@ async fn show(
         task.await
             .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
     }
-    late.extend(busy);
+    // In file order: a busy ticker's first run before its later ones, so that
+    // of two rows of one timestamp the later wins, as in a staged job.
+    let late = {
+        busy.extend(late);
+        busy
+    };
     let derive = !job.derived.is_empty() && job.timeframe == Timeframe::MINUTE;
     if late.is_empty() && !derive {
         return Ok(rows_new);

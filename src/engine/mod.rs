@@ -49,6 +49,11 @@ pub struct EngineOptions {
     /// The flat-file client for `flatfile` jobs (`None`: no S3 keys; such
     /// jobs fail with a message saying so).
     pub flat: Option<FlatFiles>,
+    /// Whether this runner holds the exclusive run lock (no other process
+    /// writes the library). Only then are a day's files written while it
+    /// downloads: the files such a write holds back are held back only from
+    /// this process's writers.
+    pub exclusive: bool,
 }
 
 /// A stop request shared between the CLI (Ctrl-C) and the engine.

@@ -253,10 +253,12 @@ pub struct ReadSnapshot<'a> {
 impl ReadSnapshot<'_> {
     /// Ends the read.
     pub fn end(mut self) -> Result<()> {
-        self.open = false;
+        // On an error `drop` rolls back, so the connection is not left in it.
         self.conn
             .execute_batch("COMMIT")
-            .map_err(sql("ending a read"))
+            .map_err(sql("ending a read"))?;
+        self.open = false;
+        Ok(())
     }
 }
 

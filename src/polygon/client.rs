@@ -183,6 +183,10 @@ impl Client {
                 return Err(ApiError::Unauthorized(reply.clone()));
             }
             let sent = self.inner.limiter.acquire().await;
+            // Again: the key may have been refused while this one waited.
+            if let Some(reply) = self.inner.rejected.get() {
+                return Err(ApiError::Unauthorized(reply.clone()));
+            }
             self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
             let attempts = failures + limited + 1;
             match self.attempt(endpoint, attempts, decode, place.take()).await {
