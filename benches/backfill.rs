@@ -126,7 +126,9 @@ fn main() {
         );
         // The server's view: from the first request's arrival to the last
         // one's answer (arrival + the injected latency).
-        let arrivals: Vec<Duration> = sim.requests()[before..].iter().map(|r| r.at).collect();
+        let log = &sim.requests()[before..];
+        let arrivals: Vec<Duration> = log.iter().map(|r| r.at).collect();
+        let waited = log.iter().map(|r| r.waited).sum::<Duration>() / log.len().max(1) as u32;
         let busy = match (arrivals.iter().min(), arrivals.iter().max()) {
             (Some(first), Some(last)) => *last + Duration::from_millis(LATENCY_MS) - *first,
             _ => wall,
@@ -134,6 +136,7 @@ fn main() {
         runs.push(Run {
             wall,
             busy,
+            waited,
             requests: field(&stdout, "requests"),
             bars: field(&stdout, "bars_new"),
             usage,
@@ -163,6 +166,18 @@ fn main() {
         "  request rate         {}/s while requests ran (first arrival to last answer) against the bound concurrency/latency = {bound:.0}/s: {} %",
         rate.show(1),
         share.show(1)
+    );
+    // The simulator's timer and its one thread add to the 50 ms: the bound
+    // its answers as served allow, for comparison.
+    let waited = stat(&|r| r.waited.as_secs_f64() * 1000.0);
+    let served_share = stat(&|r| {
+        let served_bound = CONCURRENCY as f64 / r.waited.as_secs_f64();
+        100.0 * r.requests as f64 / r.busy.as_secs_f64() / served_bound
+    });
+    println!(
+        "                       latency as served {} ms: {} % of the bound it allows",
+        waited.show(2),
+        served_share.show(1)
     );
     let end_to_end = stat(&|r| 100.0 * r.requests as f64 / r.wall.as_secs_f64() / bound);
     println!(
@@ -199,6 +214,8 @@ fn main() {
 struct Run {
     wall: Duration,
     busy: Duration,
+    /// The mean latency as the simulator served it.
+    waited: Duration,
     requests: u64,
     bars: u64,
     usage: common::Usage,

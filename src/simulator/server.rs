@@ -91,6 +91,10 @@ pub struct RequestRecord {
     pub seq: u64,
     /// Arrival time since the simulator started.
     pub at: Duration,
+    /// From arrival until the injected latency was over and the answer
+    /// began: the latency as served (the timer rounds up to whole
+    /// milliseconds, and a busy server wakes late).
+    pub waited: Duration,
     pub path: String,
     pub query: String,
     pub status: u16,
@@ -310,6 +314,7 @@ async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) 
     if !state.config.latency.is_zero() {
         tokio::time::sleep(state.config.latency).await;
     }
+    let waited = arrived.elapsed();
     let mut fault_name = None;
     let response = match auth {
         Auth::Missing => routes::error_reply(
@@ -341,6 +346,7 @@ async fn gate(State(state): State<Arc<SimState>>, request: Request, next: Next) 
     let record = RequestRecord {
         seq,
         at: arrived - state.started,
+        waited,
         path,
         query,
         status: response.status().as_u16(),
