@@ -286,7 +286,7 @@ async fn a_rejected_key_is_fatal_at_once() {
 /// every answer, and a retry takes a new one: with one place, an attempt that
 /// kept its place across the retry would wait for itself forever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_place_is_held_only_while_a_request_is_in_flight() {
+async fn every_place_comes_back_and_a_retry_takes_a_new_one() {
     let sim = simulator_with(|_| {}).await;
     let client = client(&sim, RateLimit::Unlimited);
     let places = std::sync::Arc::new(tokio::sync::Semaphore::new(1));

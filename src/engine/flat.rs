@@ -26,7 +26,7 @@ use chrono::NaiveDate;
 
 use super::derive::rederive;
 use super::flat_day::{self, DayOutcome};
-use super::{Finish, JobFailure, Shared, db, lease_ms, wall_ms};
+use super::{Finish, JobFailure, Shared, db, lease_ms, on_lanes, wall_ms};
 use crate::flatfiles::{Dataset, DayFile, DecodeError, FileKind, FlatFileError, FlatFiles};
 use crate::jobs::Job;
 use crate::model::{Bar, Ticker, Timeframe, period_of};
@@ -241,31 +241,23 @@ async fn merge_staged(
             .map(|p| StagedDay::open(p))
             .collect::<Result<_, _>>()?,
     );
-    let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let chunk = targets.len().div_ceil(lanes).max(1);
-    let mut tasks = Vec::new();
-    for part in targets.chunks(chunk) {
-        let (store, days, part) = (Arc::clone(&shared.store), Arc::clone(&days), part.to_vec());
-        let (tf, derived) = (job.timeframe, job.derived.clone());
-        tasks.push(tokio::task::spawn_blocking(move || {
-            let mut rows_new = 0u64;
-            let mut bars = Vec::new();
-            for ticker in &part {
-                bars.clear();
-                for day in days.iter() {
-                    day.read_into(ticker.as_str(), &mut bars)?;
-                }
-                rows_new += merge_ticker(&store, ticker, tf, &derived, &bars)?;
+    let store = Arc::clone(&shared.store);
+    let (tf, derived) = (job.timeframe, job.derived.clone());
+    let rows_new: u64 = on_lanes(targets.to_vec(), move |part| {
+        let mut rows_new = 0u64;
+        let mut bars = Vec::new();
+        for ticker in &part {
+            bars.clear();
+            for day in days.iter() {
+                day.read_into(ticker.as_str(), &mut bars)?;
             }
-            Ok::<_, StoreError>(rows_new)
-        }));
-    }
-    let mut rows_new = 0;
-    for task in tasks {
-        rows_new += task
-            .await
-            .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
-    }
+            rows_new += merge_ticker(&store, ticker, tf, &derived, &bars)?;
+        }
+        Ok(rows_new)
+    })
+    .await?
+    .into_iter()
+    .sum();
     shared.reporter.page_stored(job, 0, rows_new);
     Ok(rows_new)
 }

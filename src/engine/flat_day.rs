@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::derive::rederive;
 use super::flat::{flat_failure, merge_ticker};
-use super::{JobFailure, Shared, db, lease_ms, wall_ms};
+use super::{JobFailure, Shared, db, lanes, lease_ms, on_lanes, wall_ms};
 use crate::flatfiles::{DayFile, DayStats, FlatFileError, FlatFiles, TickerRun};
 use crate::jobs::Job;
 use crate::model::{AssetClass, Ticker, Timeframe, period_of};
@@ -45,7 +45,7 @@ pub(super) async fn ingest(
     class: AssetClass,
     targets: &[Ticker],
 ) -> Result<DayOutcome, JobFailure> {
-    let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let lanes = lanes();
     let (runs_tx, runs_rx) = mpsc::channel::<Vec<TickerRun>>(lanes * 2);
     let runs_rx = Arc::new(Mutex::new(runs_rx));
     let writers: Vec<_> = (0..lanes)
@@ -216,25 +216,12 @@ async fn show(
         mut busy,
         mut rows_new,
     } = prepared;
-    let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
     // Renames first, all of them: a run kept aside may be for a file this
     // job holds, and its merge waits for the file to be free.
-    let chunk = writes.len().div_ceil(lanes).max(1);
-    let mut tasks = Vec::new();
-    let mut writes = writes.into_iter();
-    loop {
-        let part: Vec<PreparedWrite> = writes.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        tasks.push(tokio::task::spawn_blocking(move || {
-            part.into_iter().try_for_each(PreparedWrite::commit)
-        }));
-    }
-    for task in tasks {
-        task.await
-            .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
-    }
+    on_lanes(writes, |part| {
+        part.into_iter().try_for_each(PreparedWrite::commit)
+    })
+    .await?;
     // In file order: a busy ticker's first run before its later ones, so that
     // of two rows of one timestamp the later wins, as in a staged job.
     let late = {

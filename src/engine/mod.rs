@@ -315,6 +315,43 @@ fn lease_ms(shared: &Shared) -> i64 {
     i64::try_from(shared.options.lease.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Blocking threads a job's file work is spread over: one per core.
+pub(super) fn lanes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Splits `items` into [`lanes`] parts and runs `work` on each part on its
+/// own blocking thread; returns the parts' results, in order.
+pub(super) async fn on_lanes<T, R>(
+    items: Vec<T>,
+    work: impl Fn(Vec<T>) -> Result<R, StoreError> + Send + Sync + 'static,
+) -> Result<Vec<R>, JobFailure>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+{
+    let chunk = items.len().div_ceil(lanes()).max(1);
+    let work = Arc::new(work);
+    let mut items = items.into_iter();
+    let mut tasks = Vec::new();
+    loop {
+        let part: Vec<T> = items.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        let work = Arc::clone(&work);
+        tasks.push(tokio::task::spawn_blocking(move || work(part)));
+    }
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        results.push(
+            task.await
+                .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??,
+        );
+    }
+    Ok(results)
+}
+
 /// Runs one job and settles it in the table.
 async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineError> {
     let result = match job.kind {
