@@ -5,10 +5,15 @@
 //! bench process and finpipe in a child process, so the CPU-seconds and peak
 //! RSS printed are the measured finpipe run's alone (`wait4`), and the
 //! simulator's request log gives the request rate as the server saw it.
+//! `BACKFILL_BENCH_DIR` puts the outputs in another directory (default: the
+//! system's temporary directory); on ext4 a run started less than five
+//! minutes after a bench removed its outputs first waits (see
+//! [`common::settle`]; `BACKFILL_BENCH_NOWAIT=1` skips the wait).
 //! Prints figures; asserts nothing about speed (timed tests flake).
 
 mod common;
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -42,13 +47,10 @@ fn field(text: &str, name: &str) -> u64 {
 }
 
 fn main() {
-    // BACKFILL_BENCH_DIR puts the work directory elsewhere (default: the
-    // system's temporary directory).
-    let work = match std::env::var_os("BACKFILL_BENCH_DIR") {
-        Some(dir) => tempfile::tempdir_in(dir),
-        None => tempfile::tempdir(),
-    }
-    .expect("temp dir");
+    let out_root =
+        std::env::var_os("BACKFILL_BENCH_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    common::settle(&out_root, "BACKFILL_BENCH_NOWAIT");
+    let work = tempfile::tempdir_in(&out_root).expect("temp dir");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -208,6 +210,8 @@ fn main() {
     println!(
         "  targets: >= 90 % of the bound, <= 0.5 CPU-s per million bars, <= 200 MB, <= 1.05 x the floor"
     );
+    drop(work);
+    common::removed_outputs();
 }
 
 /// One measured run.

@@ -9,8 +9,8 @@
 //! The generated day files are cached under `target/bench-flatfiles/`;
 //! `FLATFILES_BENCH=day` runs the day only; `FLATFILES_BENCH_DIR` puts the
 //! outputs in another directory (default: beside the cache). A run started less than five
-//! minutes after the previous one removed its outputs first waits (see
-//! [`settle`]).
+//! minutes after a bench removed its outputs first waits (see
+//! [`common::settle`]).
 //! Prints figures; asserts nothing about speed (timed tests flake).
 
 mod common;
@@ -20,7 +20,7 @@ mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use common::{Usage, fs_type, run_measured};
@@ -181,7 +181,7 @@ fn main() {
     // FLATFILES_BENCH_DIR puts the outputs elsewhere (another volume, tmpfs).
     let out_root =
         std::env::var_os("FLATFILES_BENCH_DIR").map_or_else(|| cache.clone(), PathBuf::from);
-    settle(&out_root);
+    common::settle(&out_root, "FLATFILES_BENCH_NOWAIT");
     let work = tempfile::tempdir_in(&out_root).expect("work dir");
     let universe = work.path().join("universe.json");
     let market = benchmark_world();
@@ -273,42 +273,9 @@ fn main() {
     );
     let removed = Instant::now();
     drop(work);
-    std::fs::write(out_root.join(CLEANED), "").expect("cleanup marker");
+    common::removed_outputs();
     println!(
         "  (outputs removed in {:.1} s)",
         removed.elapsed().as_secs_f64()
     );
-}
-
-/// Touched when a run has removed its outputs.
-const CLEANED: &str = "last-cleanup";
-/// How long ext4 without a journal avoids reusing a deleted inode (its
-/// `recently_deleted` check: 60 s, 300 s while the inode table block is dirty).
-const INODE_RECENCY: Duration = Duration::from_secs(300);
-
-/// Waits until the previous run's outputs were removed [`INODE_RECENCY`] ago.
-///
-/// A run creates about 33 000 inodes (a directory per ticker and timeframe and
-/// a file per period) and removes them when it ends. Right after that, ext4
-/// without a journal (this machine's root volume) checks and skips every
-/// recently deleted inode on each allocation, which made a day's system time
-/// grow from 1 s to 10 s over four back-to-back runs: figures no nightly run
-/// would see. `FLATFILES_BENCH_NOWAIT=1` measures at once anyway.
-fn settle(cache: &Path) {
-    let since = std::fs::metadata(cache.join(CLEANED))
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok());
-    let Some(since) = since else { return };
-    if since >= INODE_RECENCY || std::env::var_os("FLATFILES_BENCH_NOWAIT").is_some() {
-        return;
-    }
-    let wait = INODE_RECENCY - since;
-    println!(
-        "waiting {:.0} s: the previous run removed its files {:.0} s ago, and ext4 without a journal \
-         skips recently deleted inodes when it allocates new ones (FLATFILES_BENCH_NOWAIT=1 skips the wait)",
-        wait.as_secs_f64(),
-        since.as_secs_f64()
-    );
-    std::thread::sleep(wait);
 }

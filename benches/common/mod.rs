@@ -1,10 +1,12 @@
 //! What both benchmarks share: running finpipe as a child process and
-//! reading its own CPU time and peak RSS, and naming the output's file system.
+//! reading its own CPU time and peak RSS, naming the output's file system,
+//! and waiting out the file system's memory of the files a bench removed.
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
+use std::time::Duration;
 
 /// What the kernel measured of a finished child.
 pub struct Usage {
@@ -78,4 +80,49 @@ pub fn fs_type(path: &Path) -> String {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|t| t.lines().nth(1).map(|l| l.trim().to_owned()))
         .unwrap_or_else(|| "?".to_owned())
+}
+
+/// Touched whenever a bench has removed its outputs.
+fn cleanup_marker() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-last-cleanup")
+}
+
+/// Records that a bench has just removed its outputs.
+pub fn removed_outputs() {
+    if let Err(e) = std::fs::write(cleanup_marker(), "") {
+        eprintln!("cannot write the cleanup marker: {e}");
+    }
+}
+
+/// How long ext4 without a journal avoids reusing a deleted inode (its
+/// `recently_deleted` check: 60 s, 300 s while the inode table block is dirty).
+const INODE_RECENCY: Duration = Duration::from_secs(300);
+
+/// Waits until the last bench removed its outputs [`INODE_RECENCY`] ago,
+/// unless the outputs go to tmpfs or `nowait_var` is set.
+///
+/// A bench creates thousands of inodes (a directory per ticker and timeframe,
+/// a file per period) and removes them when it ends. Right after that, ext4
+/// without a journal (this machine's root volume) checks and skips every
+/// recently deleted inode on each allocation: a flat-file day's system time
+/// grew from 1 s to 10 s over four back-to-back runs, and a backfill spent 15 %
+/// of its CPU there. No nightly run sees that, so the benches wait it out.
+pub fn settle(out: &Path, nowait_var: &str) {
+    if fs_type(out) == "tmpfs" || std::env::var_os(nowait_var).is_some() {
+        return;
+    }
+    let since = std::fs::metadata(cleanup_marker())
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    let Some(wait) = since.and_then(|since| INODE_RECENCY.checked_sub(since)) else {
+        return;
+    };
+    println!(
+        "waiting {:.0} s: a bench removed its files {:.0} s ago, and ext4 without a journal skips \
+         recently deleted inodes when it allocates new ones ({nowait_var}=1 skips the wait)",
+        wait.as_secs_f64(),
+        (INODE_RECENCY - wait).as_secs_f64()
+    );
+    std::thread::sleep(wait);
 }

@@ -69,13 +69,8 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
             }
             .into());
         }
-        let mut bars = Vec::with_capacity(page.results.len());
-        bars.extend(
-            page.results
-                .iter()
-                .filter(|b| (start_ms..end_ms).contains(&b.t))
-                .map(Bar::from),
-        );
+        let mut bars = page.results;
+        bars.retain(|b| (start_ms..end_ms).contains(&b.timestamp));
         let Some(last) = bars.last().map(|b| b.timestamp) else {
             continue;
         };

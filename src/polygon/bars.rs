@@ -11,13 +11,19 @@
 //! `serde_json` decodes the page instead, so results and errors are serde's.
 
 use super::types::{AggBar, PageBody};
+use crate::model::Bar;
 use crate::number::{parse_f64, parse_i64};
 
-/// Decodes an aggregates page.
-pub(crate) fn decode_agg_page(body: &[u8]) -> Result<PageBody<AggBar>, serde_json::Error> {
+/// Decodes an aggregates page into bars.
+pub(crate) fn decode_agg_page(body: &[u8]) -> Result<PageBody<Bar>, serde_json::Error> {
     match Scanner::new(body).page() {
         Some(page) => Ok(page),
-        None => PageBody::decode(body),
+        None => PageBody::<AggBar>::decode(body).map(|page| PageBody {
+            results: page.results.iter().map(Bar::from).collect(),
+            next_url: page.next_url,
+            request_id: page.request_id,
+            adjusted: page.adjusted,
+        }),
     }
 }
 
@@ -51,7 +57,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The whole page, or `None` to hand over to serde.
-    fn page(mut self) -> Option<PageBody<AggBar>> {
+    fn page(mut self) -> Option<PageBody<Bar>> {
         let mut page = PageBody {
             results: Vec::new(),
             next_url: None,
@@ -94,7 +100,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The `results` array.
-    fn bars(&mut self) -> Option<Vec<AggBar>> {
+    fn bars(&mut self) -> Option<Vec<Bar>> {
         self.expect(b'[')?;
         // Bars are rarely under 60 bytes: a good first guess of the count.
         let mut bars = Vec::with_capacity((self.bytes.len() - self.at) / 60);
@@ -112,51 +118,51 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn bar(&mut self) -> Option<AggBar> {
+    fn bar(&mut self) -> Option<Bar> {
         self.expect(b'{')?;
-        let mut bar = AggBar {
-            t: 0,
-            o: 0.0,
-            h: 0.0,
-            l: 0.0,
-            c: 0.0,
-            v: None,
-            vw: None,
-            n: None,
+        let mut bar = Bar {
+            timestamp: 0,
+            open: 0.0,
+            high: 0.0,
+            low: 0.0,
+            close: 0.0,
+            volume: None,
+            vwap: None,
+            transactions: None,
         };
         let mut seen = 0u8;
         loop {
             let field = match self.key()? {
                 b"t" => {
-                    bar.t = self.int()?;
+                    bar.timestamp = self.int()?;
                     T
                 }
                 b"o" => {
-                    bar.o = self.float()?;
+                    bar.open = self.float()?;
                     O
                 }
                 b"h" => {
-                    bar.h = self.float()?;
+                    bar.high = self.float()?;
                     H
                 }
                 b"l" => {
-                    bar.l = self.float()?;
+                    bar.low = self.float()?;
                     L
                 }
                 b"c" => {
-                    bar.c = self.float()?;
+                    bar.close = self.float()?;
                     C
                 }
                 b"v" => {
-                    bar.v = Some(self.float()?);
+                    bar.volume = Some(self.float()?);
                     V
                 }
                 b"vw" => {
-                    bar.vw = Some(self.float()?);
+                    bar.vwap = Some(self.float()?);
                     VW
                 }
                 b"n" => {
-                    bar.n = Some(self.int()?);
+                    bar.transactions = Some(self.int()?);
                     N
                 }
                 // Any other field is ignored, as serde ignores it.
@@ -179,7 +185,23 @@ impl<'a> Scanner<'a> {
     }
 
     /// `"key":`, the key without its quotes.
+    #[inline]
     fn key(&mut self) -> Option<&'a [u8]> {
+        self.skip_ws();
+        // A bar's keys are one or two letters (`"t":`, `"vw":`): read them
+        // without a search for the closing quote.
+        let (bytes, at) = (self.bytes, self.at);
+        if bytes.get(at) == Some(&b'"') {
+            for len in 1..=2 {
+                let end = at + 1 + len;
+                if bytes.get(end..end + 2) == Some(&b"\":"[..])
+                    && bytes[at + 1..end].iter().all(u8::is_ascii_alphabetic)
+                {
+                    self.at = end + 2;
+                    return Some(&bytes[at + 1..end]);
+                }
+            }
+        }
         let key = self.string()?;
         self.expect(b':')?;
         Some(key)
@@ -359,23 +381,27 @@ mod tests {
         format!(r#"{{"status":"OK","results":{results},"count":2}}"#)
     }
 
-    fn serde(results: &str) -> Vec<AggBar> {
-        serde_json::from_str(results).unwrap()
+    /// What serde decodes, as bars.
+    fn serde(results: &str) -> Vec<Bar> {
+        let bars: Vec<AggBar> = serde_json::from_str(results).unwrap();
+        bars.iter().map(Bar::from).collect()
     }
 
     /// The fast path alone, on a results array.
-    fn fast(results: &str) -> Option<Vec<AggBar>> {
+    fn fast(results: &str) -> Option<Vec<Bar>> {
         Scanner::new(wrap(results).as_bytes())
             .page()
             .map(|p| p.results)
     }
 
-    fn decoded(results: &str) -> Result<Vec<AggBar>, serde_json::Error> {
+    fn decoded(results: &str) -> Result<Vec<Bar>, serde_json::Error> {
         decode_agg_page(wrap(results).as_bytes()).map(|p| p.results)
     }
 
-    fn same(a: &PageBody<AggBar>, b: &PageBody<AggBar>) -> bool {
-        a.results == b.results
+    fn same(a: &PageBody<Bar>, b: &PageBody<AggBar>) -> bool {
+        a.results
+            .iter()
+            .eq(b.results.iter().map(Bar::from).collect::<Vec<_>>().iter())
             && a.next_url == b.next_url
             && a.request_id == b.request_id
             && a.adjusted == b.adjusted
@@ -407,12 +433,12 @@ mod tests {
     #[test]
     fn every_field_and_whitespace_is_read() {
         let raw = r#" [ {"v":70790813,"vw":131.6292,"o":130.465,"c":130.15,"h":133.41,"l":129.89,"t":1673240400000,"n":645365} ,
-            {"t":-5,"o":1e2,"h":-0.5,"l":2.50,"c":3,"otc":true,"T":"X:BTC"} ] "#;
+            {"t" :-5,"o":1e2,"h":-0.5,"l":2.50,"c":3,"otc":true,"T":"X:BTC"} ] "#;
         let bars = fast(raw).unwrap();
         assert_eq!(bars, serde(raw));
-        assert_eq!(bars[0].n, Some(645_365));
-        assert_eq!(bars[1].v, None);
-        assert_eq!(bars[1].o, 100.0);
+        assert_eq!(bars[0].transactions, Some(645_365));
+        assert_eq!(bars[1].volume, None);
+        assert_eq!(bars[1].open, 100.0);
         assert_eq!(fast("[]"), Some(Vec::new()));
         let page = Scanner::new(br#"{"adjusted":false,"next_url":"https://x/y?cursor=a","request_id":"r1","results":null}"#)
             .page()
@@ -457,11 +483,16 @@ mod tests {
         let expected = serde(&raw);
         let got = fast(&raw).unwrap();
         for (a, b) in got.iter().zip(&expected) {
-            for (x, y) in [(a.o, b.o), (a.h, b.h), (a.l, b.l), (a.c, b.c)] {
+            for (x, y) in [
+                (a.open, b.open),
+                (a.high, b.high),
+                (a.low, b.low),
+                (a.close, b.close),
+            ] {
                 assert_eq!(x.to_bits(), y.to_bits(), "{x} vs {y}");
             }
-            assert_eq!(a.v.map(f64::to_bits), b.v.map(f64::to_bits));
-            assert_eq!(a.vw.map(f64::to_bits), b.vw.map(f64::to_bits));
+            assert_eq!(a.volume.map(f64::to_bits), b.volume.map(f64::to_bits));
+            assert_eq!(a.vwap.map(f64::to_bits), b.vwap.map(f64::to_bits));
         }
         assert_eq!(got, expected);
     }

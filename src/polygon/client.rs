@@ -19,8 +19,9 @@ use super::bars::decode_agg_page;
 use super::error::{ApiError, ServerReply};
 use super::limiter::{Limiter, RateLimit};
 use super::retry::RetryPolicy;
-use super::types::{AggBar, ErrorBody, PageBody};
+use super::types::{ErrorBody, PageBody};
 use crate::config::Secret;
+use crate::model::Bar;
 
 /// Longest pause a `Retry-After` header may impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
@@ -345,12 +346,9 @@ impl Client {
         self.pages_with(endpoint, sticky, PageBody::decode)
     }
 
-    /// Pages of aggregate bars, decoded by the fast bar scanner.
-    pub fn agg_pages(
-        &self,
-        endpoint: String,
-        sticky: Vec<(&'static str, String)>,
-    ) -> Pages<AggBar> {
+    /// Pages of aggregate bars, decoded by the fast bar scanner straight
+    /// into [`Bar`]s.
+    pub fn agg_pages(&self, endpoint: String, sticky: Vec<(&'static str, String)>) -> Pages<Bar> {
         self.pages_with(endpoint, sticky, decode_agg_page)
     }
 

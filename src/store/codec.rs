@@ -107,10 +107,18 @@ pub fn writer_properties(small: bool) -> WriterProperties {
         // (interning was the largest single item of a write's profile).
         .set_column_dictionary_enabled("volume".into(), false)
         .set_column_dictionary_enabled("vwap".into(), false)
+        // Volumes are mostly whole numbers, whose doubles end in zero bytes:
+        // split into byte streams, zstd packs them faster and smaller than
+        // the plain doubles (1M 1m bars: 14.33 MB instead of 14.53, 7 % less
+        // encoding time). Vwaps' low bytes are noise; split, they grow.
+        .set_column_encoding("volume".into(), Encoding::BYTE_STREAM_SPLIT)
         // Trade counts are small integers that wander: delta encoding packs
-        // them in a byte or two without a dictionary's hashing.
+        // them in a byte or two without a dictionary's hashing, so densely
+        // that zstd finds nothing more (1M 1m bars: 14.52 MB with it, 14.53
+        // without) and only costs a codec set-up and a pass.
         .set_column_dictionary_enabled("transactions".into(), false)
         .set_column_encoding("transactions".into(), Encoding::DELTA_BINARY_PACKED)
+        .set_column_compression("transactions".into(), Compression::UNCOMPRESSED)
         // A one-value dictionary and a run of zeros: compressing it costs a
         // codec set-up on every write and read and saves nothing.
         .set_column_compression("ticker".into(), Compression::UNCOMPRESSED)

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use chrono::{TimeZone, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding};
 use parquet::file::metadata::ParquetMetaDataReader;
 
 use super::rows::same_bar;
@@ -468,6 +468,26 @@ fn the_file_is_plain_parquet_with_the_bar_schema() {
     assert_eq!((sorting[0].column_idx, sorting[0].descending), (1, false));
     assert!(matches!(rg.column(1).compression(), Compression::ZSTD(_)));
     assert!(rg.column(1).statistics().is_some());
+    // Each column's encoding and codec, as the README's performance section
+    // explains them.
+    let uses =
+        |column: usize, encoding: Encoding| rg.column(column).encodings().any(|e| e == encoding);
+    assert!(uses(1, Encoding::DELTA_BINARY_PACKED), "timestamp");
+    for price in 2..=5 {
+        assert!(uses(price, Encoding::RLE_DICTIONARY), "column {price}");
+        assert!(matches!(
+            rg.column(price).compression(),
+            Compression::ZSTD(_)
+        ));
+    }
+    assert!(uses(6, Encoding::BYTE_STREAM_SPLIT), "volume");
+    assert!(!uses(7, Encoding::RLE_DICTIONARY), "vwap");
+    assert!(matches!(rg.column(7).compression(), Compression::ZSTD(_)));
+    assert!(uses(8, Encoding::DELTA_BINARY_PACKED), "transactions");
+    assert!(matches!(
+        rg.column(8).compression(),
+        Compression::UNCOMPRESSED
+    ));
 
     let schema = builder.schema().clone();
     let expect: [(&str, DataType, bool); 9] = [
