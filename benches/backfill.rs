@@ -211,7 +211,7 @@ fn main() {
         "  targets: >= 90 % of the bound, <= 0.5 CPU-s per million bars, <= 200 MB, <= 1.05 x the floor"
     );
     drop(work);
-    common::removed_outputs();
+    common::removed_outputs(&out_root);
 }
 
 /// One measured run.

@@ -273,7 +273,7 @@ fn main() {
     );
     let removed = Instant::now();
     drop(work);
-    common::removed_outputs();
+    common::removed_outputs(&out_root);
     println!(
         "  (outputs removed in {:.1} s)",
         removed.elapsed().as_secs_f64()

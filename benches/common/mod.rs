@@ -32,6 +32,23 @@ pub fn run_measured(mut cmd: Command) -> (Output, Usage) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("finpipe starts");
+    // Peak memory is read from the child's own /proc entry while it runs.
+    // `ru_maxrss` cannot serve: the child is spawned with vfork semantics,
+    // and on exec the kernel records the high-water mark of the memory it
+    // left, which is this bench's (the simulator and its cached answers).
+    let status_file = format!("/proc/{}/status", child.id());
+    let peak = std::thread::spawn(move || {
+        let mut peak_kb = 0u64;
+        // Gone, or a zombie without memory lines: the child has exited.
+        while let Some(kb) = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|status| high_water_kb(&status))
+        {
+            peak_kb = peak_kb.max(kb);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        peak_kb
+    });
     let mut err_pipe = child.stderr.take().expect("stderr");
     let stderr = std::thread::spawn(move || {
         let mut stderr = Vec::new();
@@ -46,6 +63,7 @@ pub fn run_measured(mut cmd: Command) -> (Output, Usage) {
         .read_to_end(&mut stdout)
         .expect("stdout");
     let stderr = stderr.join().expect("stderr reader");
+    let peak_kb = peak.join().expect("memory watcher");
     let pid = libc::pid_t::try_from(child.id()).expect("pid");
     // SAFETY: wait4 only writes into the two values we pass; the child is
     // ours and not waited for elsewhere (`child` is forgotten below).
@@ -66,9 +84,15 @@ pub fn run_measured(mut cmd: Command) -> (Output, Usage) {
         Usage {
             user: seconds(usage.ru_utime),
             sys: seconds(usage.ru_stime),
-            rss_mb: usage.ru_maxrss as f64 / 1024.0,
+            rss_mb: peak_kb as f64 / 1024.0,
         },
     )
+}
+
+/// `VmHWM` (peak resident set, kB) of a /proc status file.
+fn high_water_kb(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The file system type of `path` (`df --output=fstype`).
@@ -87,8 +111,11 @@ fn cleanup_marker() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-last-cleanup")
 }
 
-/// Records that a bench has just removed its outputs.
-pub fn removed_outputs() {
+/// Records that a bench has just removed its outputs from `out`.
+pub fn removed_outputs(out: &Path) {
+    if fs_type(out) == "tmpfs" {
+        return;
+    }
     if let Err(e) = std::fs::write(cleanup_marker(), "") {
         eprintln!("cannot write the cleanup marker: {e}");
     }

@@ -121,13 +121,17 @@ async fn store_page(
     let (ticker, timeframe, derived) = (job.ticker.clone(), job.timeframe, job.derived.clone());
     let count = bars.len() as u64;
     let written = tokio::task::spawn_blocking(move || {
-        let summary = store.merge(&ticker, timeframe, &bars, Source::Rest)?;
-        if !derived.is_empty() && timeframe == Timeframe::MINUTE {
-            let class = ticker.asset_class();
-            let periods: BTreeSet<String> = bars
-                .iter()
+        let rederiving = !derived.is_empty() && timeframe == Timeframe::MINUTE;
+        let class = ticker.asset_class();
+        let periods: BTreeSet<String> = if rederiving {
+            bars.iter()
                 .map(|b| period_of(class, timeframe, b.timestamp))
-                .collect();
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        let summary = store.merge(&ticker, timeframe, bars, Source::Rest)?;
+        if rederiving {
             rederive(&store, &ticker, &derived, &periods, frontier)?;
         }
         Ok::<_, crate::store::StoreError>(summary.rows_new as u64)

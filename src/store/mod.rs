@@ -11,6 +11,7 @@ mod rows;
 pub mod staging;
 mod sweep;
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io;
@@ -172,16 +173,17 @@ impl Store {
     /// written oldest first; on an error, the periods before it are written
     /// and the failing one is untouched. The cost of a write grows with the
     /// file, so merging many days of a period at once is much cheaper than
-    /// one call per day.
-    pub fn merge(
+    /// one call per day. Bars given by value are not copied when they all
+    /// belong to one period.
+    pub fn merge<'b>(
         &self,
         ticker: &Ticker,
         tf: Timeframe,
-        bars: &[Bar],
+        bars: impl Into<Cow<'b, [Bar]>>,
         source: Source,
     ) -> Result<WriteSummary, StoreError> {
         let mut summary = WriteSummary::default();
-        for (period, group) in group_by_period(ticker.asset_class(), tf, bars) {
+        for (period, group) in group_by_period(ticker.asset_class(), tf, bars.into()) {
             let path = self.period_path(ticker, tf, &period);
             let _guard = self.lock(&path);
             let (merged, sources) = self.merge_period(&path, ticker, tf, group, source)?;
@@ -213,7 +215,7 @@ impl Store {
         source: Source,
     ) -> Result<Option<PreparedMerge>, StoreError> {
         let mut prepared = PreparedMerge::default();
-        for (period, group) in group_by_period(ticker.asset_class(), tf, bars) {
+        for (period, group) in group_by_period(ticker.asset_class(), tf, Cow::Borrowed(bars)) {
             let path = self.period_path(ticker, tf, &period);
             let _guard = self.locks.stripe(&path);
             if self.locks.is_reserved(&path) {

@@ -2,6 +2,7 @@
 //! of equal timestamps winning, merging new rows into stored ones, and
 //! bit-exact comparison (to skip writes that would change nothing).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
@@ -10,13 +11,22 @@ use crate::model::{AssetClass, Bar, Timeframe, period_of};
 
 /// Splits `bars` by period. The period's time bounds are cached so that
 /// `period_of` (the one rule) runs once per run of bars in the same period.
+/// Owned bars that all fall in one period (a page of a month) are kept as
+/// they are, not copied.
 pub fn group_by_period(
     class: AssetClass,
     tf: Timeframe,
-    bars: &[Bar],
+    bars: Cow<'_, [Bar]>,
 ) -> BTreeMap<String, Vec<Bar>> {
     let mut groups: BTreeMap<String, Vec<Bar>> = BTreeMap::new();
-    let mut rest = bars;
+    if let (Cow::Owned(_), Some(first)) = (&bars, bars.first()) {
+        let (lo, hi) = period_bounds(class, tf, first.timestamp);
+        if bars.iter().all(|b| (lo..hi).contains(&b.timestamp)) {
+            groups.insert(period_of(class, tf, first.timestamp), bars.into_owned());
+            return groups;
+        }
+    }
+    let mut rest: &[Bar] = &bars;
     while let Some(first) = rest.first() {
         // The run of bars in the same period as the first, copied at once.
         let (lo, hi) = period_bounds(class, tf, first.timestamp);

@@ -327,21 +327,48 @@ fn grouping_by_period_agrees_with_period_of() {
             let bars: Vec<Bar> = (0..17_000)
                 .map(|k| bar(start + k * 97 * MIN, 1.0))
                 .collect();
-            let groups = group_by_period(class, timeframe, &bars);
-            let mut count = 0;
-            for (period, group) in &groups {
-                for b in group {
-                    assert_eq!(
-                        &period_of(class, timeframe, b.timestamp),
-                        period,
-                        "{ticker} {timeframe}"
-                    );
+            // Borrowed, and owned (which may keep a one-period vector whole).
+            for groups in [
+                group_by_period(class, timeframe, (&bars).into()),
+                group_by_period(class, timeframe, bars.clone().into()),
+            ] {
+                let mut count = 0;
+                for (period, group) in &groups {
+                    for b in group {
+                        assert_eq!(
+                            &period_of(class, timeframe, b.timestamp),
+                            period,
+                            "{ticker} {timeframe}"
+                        );
+                    }
+                    count += group.len();
                 }
-                count += group.len();
+                assert_eq!(count, bars.len());
             }
-            assert_eq!(count, bars.len());
         }
     }
+}
+
+#[test]
+fn owned_bars_of_one_period_are_grouped_without_a_copy() {
+    let (class, m) = (t("AAPL").asset_class(), tf("1m"));
+    let t0 = utc(2024, 3, 5, 14, 30);
+    let month: Vec<Bar> = (0..500).rev().map(|k| bar(t0 + k * MIN, 1.0)).collect();
+    let address = month.as_ptr();
+    let groups = group_by_period(class, m, month.into());
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups["2024-03"].as_ptr(), address);
+    // One bar in the next month: split as before.
+    let mut two: Vec<Bar> = (0..500).map(|k| bar(t0 + k * MIN, 1.0)).collect();
+    two.push(bar(utc(2024, 4, 1, 14, 30), 2.0));
+    let groups = group_by_period(class, m, two.into());
+    assert_eq!(
+        groups
+            .iter()
+            .map(|(p, g)| (p.as_str(), g.len()))
+            .collect::<Vec<_>>(),
+        [("2024-03", 500), ("2024-04", 1)]
+    );
 }
 
 #[test]
