@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use super::rest::record_coverage;
+use super::rest::coverage_earned;
 use super::{Finish, JobFailure, Shared};
-use crate::jobs::Job;
+use crate::jobs::{Closing, Job};
 use crate::model::{Bar, Ticker, Timeframe, period_of};
 use crate::plan::market_today;
 use crate::resample::derive;
@@ -99,6 +99,11 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     })
     .await
     .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
-    record_coverage(shared, job, end, shared.options.clock.now()).await?;
-    Ok(Finish::Done { rows_new: rows })
+    Ok(Finish::Done {
+        rows_new: rows,
+        closing: Closing {
+            coverage: coverage_earned(job, end, shared.options.clock.now()),
+            ..Closing::default()
+        },
+    })
 }

@@ -28,7 +28,7 @@ use super::derive::rederive;
 use super::flat_day::{self, DayOutcome};
 use super::{Finish, JobFailure, Shared, db, lease_ms, on_lanes, wall_ms};
 use crate::flatfiles::{Dataset, DayFile, DecodeError, FileKind, FlatFileError, FlatFiles};
-use crate::jobs::Job;
+use crate::jobs::{Closing, Job};
 use crate::model::{Bar, Ticker, Timeframe, period_of};
 use crate::plan::{FlatChoice, last_complete_day};
 use crate::ranges::DateRange;
@@ -122,7 +122,10 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     if targets_grew(shared, id, targets.len()).await? {
         return Ok(Finish::Stopped);
     }
-    Ok(Finish::Done { rows_new })
+    Ok(Finish::Done {
+        rows_new,
+        closing: Closing::default(),
+    })
 }
 
 /// Whether a plan added targets while the job ran: then it is given back

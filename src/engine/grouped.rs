@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::{Finish, JobFailure, Shared, db};
-use crate::jobs::Job;
+use crate::jobs::{Closing, Job};
 use crate::model::{Bar, Ticker, Timeframe};
 use crate::plan::{GroupedMarket, last_complete_day};
 use crate::polygon::{ApiError, GroupedBar, endpoint};
@@ -90,5 +90,8 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     if super::flat::targets_grew(shared, id, wanted_count).await? {
         return Ok(Finish::Stopped);
     }
-    Ok(Finish::Done { rows_new })
+    Ok(Finish::Done {
+        rows_new,
+        closing: Closing::default(),
+    })
 }

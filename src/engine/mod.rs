@@ -24,7 +24,7 @@ pub use report::{FailedJob, JobOutcome, Reporter, RunSummary, Silent};
 
 use crate::clock::Clock;
 use crate::flatfiles::FlatFiles;
-use crate::jobs::{Job, JobError, JobKind, JobTable};
+use crate::jobs::{Closing, Job, JobError, JobKind, JobTable};
 use crate::polygon::{ApiError, Client};
 use crate::store::{Store, StoreError};
 
@@ -85,6 +85,8 @@ pub enum EngineError {
 pub(crate) enum Finish {
     Done {
         rows_new: u64,
+        /// Recorded with the job's completion, in the same transaction.
+        closing: Closing,
     },
     /// The stop signal came: give the job back.
     Stopped,
@@ -363,8 +365,11 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineEr
     let owner = shared.options.owner.clone();
     let id = job.id;
     let outcome = match result {
-        Ok(Finish::Done { rows_new }) => {
-            let done = db(shared, move |t| t.complete(id, &owner, 0, wall_ms())).await?;
+        Ok(Finish::Done { rows_new, closing }) => {
+            let done = db(shared, move |t| {
+                t.complete_with(id, &owner, &closing, wall_ms())
+            })
+            .await?;
             shared.rows_new.fetch_add(rows_new, Ordering::Relaxed);
             if done {
                 lock(&shared.summary).done += 1;

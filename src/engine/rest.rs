@@ -11,7 +11,7 @@ use chrono::{Days, NaiveDate};
 
 use super::derive::rederive;
 use super::{Finish, JobFailure, Shared, db, lease_ms, wall_ms};
-use crate::jobs::Job;
+use crate::jobs::{Closing, CoverageGrant, Job};
 use crate::model::{Bar, Timeframe, period_of};
 use crate::plan::{last_complete_day, market_today};
 use crate::polygon::{ApiError, aggregates_endpoint};
@@ -24,7 +24,10 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     let end = job.range.end.min(market_today(now));
     if end < job.range.start {
         // Planned for days that have not happened yet: nothing to ask.
-        return Ok(Finish::Done { rows_new: 0 });
+        return Ok(Finish::Done {
+            rows_new: 0,
+            closing: Closing::default(),
+        });
     }
     let start_ms = class.midnight_ms(job.range.start);
     let end_ms = class.midnight_ms(end + Days::new(1));
@@ -41,6 +44,8 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         .client
         .agg_pages(endpoint.clone(), vec![("adjusted", adjusted.to_string())]);
     let mut rows_new = 0u64;
+    // The last page's progress is recorded with the job's completion.
+    let mut closing = Closing::default();
     let width = job.timeframe.fixed_millis().unwrap_or(86_400_000);
     // No place is taken to learn that there is no next page.
     while pages.has_next() {
@@ -80,8 +85,14 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         let written = store_page(shared, job, bars, frontier).await?;
         rows_new += written.0;
         shared.reporter.page_stored(job, written.1, written.0);
-        let (id, owner, lease) = (job.id, shared.options.owner.clone(), lease_ms(shared));
         let added = i64::try_from(written.0).unwrap_or(i64::MAX);
+        if !pages.has_next() {
+            closing.progress_ts = Some(last);
+            closing.rows = added;
+            closing.requests = 1;
+            break;
+        }
+        let (id, owner, lease) = (job.id, shared.options.owner.clone(), lease_ms(shared));
         let still_ours = db(shared, move |t| {
             t.record_progress(id, &owner, last, added, 1, wall_ms(), lease)
         })
@@ -92,8 +103,8 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     }
     // Complete days as of when the job started: a session that ended while
     // its pages came in may have been fetched partly.
-    record_coverage(shared, job, end, now).await?;
-    Ok(Finish::Done { rows_new })
+    closing.coverage = coverage_earned(job, end, now);
+    Ok(Finish::Done { rows_new, closing })
 }
 
 /// Where a job starts: its first date, or just after the last stored bar.
@@ -141,24 +152,22 @@ async fn store_page(
     Ok((written, count))
 }
 
-/// Marks the job's days as covered for its timeframe and the derived ones,
-/// up to the last day whose session had ended at `as_of`.
-pub(super) async fn record_coverage(
-    shared: &Arc<Shared>,
+/// The coverage a job earned: its days, for its timeframe and the derived
+/// ones, up to the last day whose session had ended at `as_of`. `None` when
+/// no day had.
+pub(super) fn coverage_earned(
     job: &Job,
     end: NaiveDate,
     as_of: chrono::DateTime<chrono::Utc>,
-) -> Result<(), JobFailure> {
+) -> Option<CoverageGrant> {
     let complete = last_complete_day(job.ticker.asset_class(), as_of);
-    let Some(range) = DateRange::new(job.range.start, end.min(complete)) else {
-        return Ok(());
-    };
-    let mut series = vec![job.timeframe];
-    series.extend(job.derived.iter().copied());
-    let (ticker, basis) = (job.ticker.clone(), job.basis);
-    db(shared, move |t| {
-        t.add_coverage_all(std::slice::from_ref(&ticker), &series, basis, range)
+    let range = DateRange::new(job.range.start, end.min(complete))?;
+    let mut timeframes = vec![job.timeframe];
+    timeframes.extend(job.derived.iter().copied());
+    Some(CoverageGrant {
+        tickers: vec![job.ticker.clone()],
+        timeframes,
+        basis: job.basis,
+        range,
     })
-    .await?;
-    Ok(())
 }

@@ -4,6 +4,7 @@
 
 use rusqlite::{Row, params};
 
+use super::lifecycle::CoverageGrant;
 use super::row::{basis_from_sql, basis_to_sql, date_to_sql, range_from_sql};
 use super::{JobError, JobTable, Result, sql};
 use crate::model::{Basis, Ticker, Timeframe};
@@ -37,13 +38,15 @@ impl JobTable {
         range: DateRange,
     ) -> Result<()> {
         let tx = self.immediate("starting to change coverage")?;
-        for ticker in tickers {
-            for &timeframe in timeframes {
-                rewrite_series(&tx, ticker, timeframe, basis, |stored| {
-                    union(stored.into_iter().chain([range]))
-                })?;
-            }
-        }
+        add_coverage_in(
+            &tx,
+            &CoverageGrant {
+                tickers: tickers.to_vec(),
+                timeframes: timeframes.to_vec(),
+                basis,
+                range,
+            },
+        )?;
         tx.commit().map_err(sql("committing coverage"))
     }
 
@@ -94,6 +97,18 @@ impl JobTable {
         }
         Ok(out)
     }
+}
+
+/// Records the grant's coverage inside `tx`.
+pub(super) fn add_coverage_in(tx: &rusqlite::Transaction<'_>, grant: &CoverageGrant) -> Result<()> {
+    for ticker in &grant.tickers {
+        for &timeframe in &grant.timeframes {
+            rewrite_series(tx, ticker, timeframe, grant.basis, |stored| {
+                union(stored.into_iter().chain([grant.range]))
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Replaces a series' covered ranges by `change(stored)` within `tx`.

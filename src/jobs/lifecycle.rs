@@ -6,8 +6,34 @@
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
+use super::coverage::add_coverage_in;
 use super::row::{RawJob, job_columns};
 use super::{Job, JobTable, Result, sql};
+use crate::model::{Basis, Ticker, Timeframe};
+use crate::ranges::DateRange;
+
+/// What a job's last step leaves to record with its completion: the progress
+/// of its last page and the coverage it earned. Recorded with the job's
+/// `done` in one transaction by [`JobTable::complete_with`], instead of three.
+#[derive(Clone, Debug, Default)]
+pub struct Closing {
+    /// The last stored timestamp, when the last step stored bars.
+    pub progress_ts: Option<i64>,
+    /// Rows and requests of the last step, added to the job's counts.
+    pub rows: i64,
+    pub requests: i64,
+    /// Ranges now covered.
+    pub coverage: Option<CoverageGrant>,
+}
+
+/// `range` covered for every timeframe of every ticker, in one basis.
+#[derive(Clone, Debug)]
+pub struct CoverageGrant {
+    pub tickers: Vec<Ticker>,
+    pub timeframes: Vec<Timeframe>,
+    pub basis: Basis,
+    pub range: DateRange,
+}
 
 /// The claim: the ready job with the smallest `available_at` (then id)
 /// becomes `running` for `?1`, its lease ending at `?3`. Pending jobs whose
@@ -140,16 +166,51 @@ impl JobTable {
         requests_added: i64,
         now_ms: i64,
     ) -> Result<bool> {
-        let changed = self
-            .conn
+        let closing = Closing {
+            requests: requests_added,
+            ..Closing::default()
+        };
+        self.complete_with(id, owner, &closing, now_ms)
+    }
+
+    /// Marks the job done with what its last step leaves to record (see
+    /// [`Closing`]), all in one transaction: a job's last page, the coverage
+    /// it earned and its completion are stored together or not at all.
+    /// `false` (and nothing recorded) when `owner` no longer runs it.
+    pub fn complete_with(
+        &mut self,
+        id: i64,
+        owner: &str,
+        closing: &Closing,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let tx = self.immediate("starting to complete a job")?;
+        let changed = tx
             .prepare_cached(
-                "UPDATE jobs SET state = 'done', requests = requests + ?3, last_error = NULL,
-                     finished_at = ?4, updated_at = ?4
+                "UPDATE jobs SET state = 'done', progress_ts = COALESCE(?3, progress_ts),
+                     rows = rows + ?4, requests = requests + ?5, last_error = NULL,
+                     finished_at = ?6, updated_at = ?6
                  WHERE id = ?1 AND owner = ?2 AND state = 'running'",
             )
-            .and_then(|mut update| update.execute(params![id, owner, requests_added, now_ms]))
+            .and_then(|mut update| {
+                update.execute(params![
+                    id,
+                    owner,
+                    closing.progress_ts,
+                    closing.rows,
+                    closing.requests,
+                    now_ms
+                ])
+            })
             .map_err(sql("completing a job"))?;
-        Ok(changed == 1)
+        if changed != 1 {
+            return Ok(false); // dropping `tx` rolls back
+        }
+        if let Some(grant) = &closing.coverage {
+            add_coverage_in(&tx, grant)?;
+        }
+        tx.commit().map_err(sql("committing a completed job"))?;
+        Ok(true)
     }
 
     /// Records `error`. With `retry_at_ms` the job goes back to pending, not

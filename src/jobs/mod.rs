@@ -26,6 +26,8 @@ mod tests_lifecycle;
 #[cfg(test)]
 mod tests_race;
 
+pub use lifecycle::{Closing, CoverageGrant};
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

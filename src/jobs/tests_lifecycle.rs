@@ -134,6 +134,77 @@ fn only_the_owner_can_record_progress_or_finish() {
 }
 
 #[test]
+fn completion_records_the_last_page_and_the_coverage_with_it_or_nothing() {
+    let (_dir, _path, mut table) = temp_table();
+    table
+        .insert(&[rest("AAPL", "1m", &["5m"], jan())], 0)
+        .unwrap();
+    let job = table.claim("owner", 10, 1_000).unwrap().unwrap();
+    assert!(
+        table
+            .record_progress(job.id, "owner", 1_000, 500, 1, 20, 1_000)
+            .unwrap()
+    );
+    let closing = Closing {
+        progress_ts: Some(2_000),
+        rows: 250,
+        requests: 1,
+        coverage: Some(CoverageGrant {
+            tickers: vec![ticker("AAPL")],
+            timeframes: vec!["1m".parse().unwrap(), "5m".parse().unwrap()],
+            basis: Basis::Unadjusted,
+            range: jan(),
+        }),
+    };
+    // Not the owner: neither the job nor the coverage changes.
+    let before = table.get(job.id).unwrap().unwrap();
+    assert!(!table.complete_with(job.id, "thief", &closing, 30).unwrap());
+    assert_eq!(table.get(job.id).unwrap().unwrap(), before);
+    let m1: Timeframe = "1m".parse().unwrap();
+    assert!(
+        table
+            .coverage(&ticker("AAPL"), m1, Basis::Unadjusted)
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(table.complete_with(job.id, "owner", &closing, 40).unwrap());
+    let done = table.get(job.id).unwrap().unwrap();
+    assert_eq!(done.state, JobState::Done);
+    assert_eq!(done.progress_ts, Some(2_000));
+    assert_eq!((done.rows, done.requests), (750, 2));
+    assert_eq!(done.finished_at, Some(40));
+    for tf in ["1m", "5m"] {
+        let tf: Timeframe = tf.parse().unwrap();
+        assert_eq!(
+            table
+                .coverage(&ticker("AAPL"), tf, Basis::Unadjusted)
+                .unwrap(),
+            [jan()],
+            "{tf}"
+        );
+    }
+    // A completion without a last page keeps the recorded progress.
+    table.insert(&[rest("MSFT", "1m", &[], jan())], 0).unwrap();
+    let other = table.claim("owner", 50, 1_000).unwrap().unwrap();
+    assert!(
+        table
+            .record_progress(other.id, "owner", 7_000, 5, 1, 60, 1_000)
+            .unwrap()
+    );
+    assert!(
+        table
+            .complete_with(other.id, "owner", &Closing::default(), 70)
+            .unwrap()
+    );
+    let done = table.get(other.id).unwrap().unwrap();
+    assert_eq!(
+        (done.progress_ts, done.rows, done.requests),
+        (Some(7_000), 5, 1)
+    );
+}
+
+#[test]
 fn fail_with_a_retry_comes_back_later_and_without_one_stays_failed() {
     let (_dir, _path, mut table) = temp_table();
     table.insert(&[rest("AAPL", "1m", &[], jan())], 0).unwrap();

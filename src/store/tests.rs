@@ -458,6 +458,12 @@ fn the_file_is_plain_parquet_with_the_bar_schema() {
         small_md.row_group(0).column(1).compression(),
         Compression::UNCOMPRESSED
     ));
+    let small_volume = small_md.row_group(0).column(6);
+    assert!(
+        small_volume
+            .encodings()
+            .all(|e| e != Encoding::BYTE_STREAM_SPLIT)
+    );
 
     let builder = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap()).unwrap();
     let md = builder.metadata().clone();
