@@ -423,7 +423,8 @@ pub(super) async fn drain(
         options,
         bars.clone(),
         stop.clone(),
-    );
+    )
+    .map_err(|e| Failure::failed(e.to_string()))?;
     let started = std::time::Instant::now();
     let watcher = tokio::spawn(interrupt(stop.clone()));
     let summary = engine.run().await;

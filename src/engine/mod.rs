@@ -12,6 +12,7 @@ mod flat_day;
 mod grouped;
 mod report;
 mod rest;
+mod table;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,7 @@ use crate::flatfiles::FlatFiles;
 use crate::jobs::{Closing, Job, JobError, JobKind, JobTable};
 use crate::polygon::{ApiError, Client};
 use crate::store::{Store, StoreError};
+use table::TableThread;
 
 /// How the engine runs.
 #[derive(Clone, Debug)]
@@ -131,7 +133,7 @@ impl From<EngineError> for JobFailure {
 
 /// Everything the worker tasks share.
 pub(crate) struct Shared {
-    pub(crate) table: Arc<Mutex<JobTable>>,
+    pub(crate) table: TableThread,
     pub(crate) client: Client,
     pub(crate) store: Arc<Store>,
     pub(crate) options: EngineOptions,
@@ -158,9 +160,12 @@ impl Engine {
         options: EngineOptions,
         reporter: Arc<dyn Reporter>,
         stop: StopSignal,
-    ) -> Self {
+    ) -> Result<Self, EngineError> {
         let options_concurrency = options.concurrency.max(1);
-        Self {
+        let table = TableThread::start(table).map_err(|e| {
+            EngineError::Worker(format!("cannot start the job table's thread: {e}"))
+        })?;
+        Ok(Self {
             shared: Arc::new(Shared {
                 table,
                 client,
@@ -173,7 +178,7 @@ impl Engine {
                 summary: Mutex::new(RunSummary::default()),
                 rows_new: AtomicU64::new(0),
             }),
-        }
+        })
     }
 
     /// Runs jobs until none is left (or the stop signal, or `max_jobs`).
@@ -256,8 +261,8 @@ pub fn wall_ms() -> i64 {
     i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Runs `f` on the job table off the async threads, retrying while SQLite is
-/// busy (another process holds the write lock for a moment).
+/// Runs `f` on the job table's thread (off the async threads), retrying
+/// while SQLite is busy (another process holds the write lock for a moment).
 pub(crate) async fn db<T: Send + 'static>(
     shared: &Shared,
     f: impl Fn(&mut JobTable) -> Result<T, JobError> + Send + Sync + 'static,
@@ -265,11 +270,14 @@ pub(crate) async fn db<T: Send + 'static>(
     let f = Arc::new(f);
     let mut delay = Duration::from_millis(20);
     loop {
-        let table = Arc::clone(&shared.table);
         let call = Arc::clone(&f);
-        let result = tokio::task::spawn_blocking(move || call(&mut lock(&table)))
+        let result = shared
+            .table
+            .run(move |table| call(table))
             .await
-            .map_err(|e| EngineError::Worker(e.to_string()))?;
+            .ok_or_else(|| {
+                EngineError::Worker("the job table's thread stopped (a call panicked)".into())
+            })?;
         match result {
             Err(e) if e.is_busy() && delay < Duration::from_secs(5) => {
                 tokio::time::sleep(delay).await;

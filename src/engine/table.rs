@@ -1,0 +1,80 @@
+//! The job table's own thread. Every call the engine makes to the table runs
+//! there, one after another. Through `spawn_blocking`, each call took a
+//! blocking thread that then waited for the table's lock: when the pool's
+//! tasks all finished a page at once, dozens of threads were started just to
+//! queue. One thread serves the calls in the order they come, back to back.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use crate::jobs::JobTable;
+
+/// A call to run on the table's thread.
+type Call = Box<dyn FnOnce(&mut JobTable) + Send>;
+
+/// The sending side; the thread ends when every clone is dropped.
+pub(crate) struct TableThread {
+    calls: mpsc::Sender<Call>,
+}
+
+impl TableThread {
+    /// Starts the thread serving `table`.
+    pub fn start(table: Arc<Mutex<JobTable>>) -> std::io::Result<Self> {
+        let (calls, queue) = mpsc::channel::<Call>();
+        std::thread::Builder::new()
+            .name("finpipe-jobs".into())
+            .spawn(move || {
+                for call in queue {
+                    call(&mut super::lock(&table));
+                }
+            })?;
+        Ok(Self { calls })
+    }
+
+    /// Runs `call` on the table's thread and waits for its answer; `None`
+    /// when the thread is gone (a call panicked).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&mut JobTable) -> T + Send + 'static,
+    ) -> Option<T> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let sent = self.calls.send(Box::new(move |table: &mut JobTable| {
+            // The caller may have stopped waiting: nothing to do then.
+            let _ = answer.send(call(table));
+        }));
+        sent.ok()?;
+        answered.await.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn calls_run_in_order_on_one_thread_and_a_panic_is_reported() {
+        let table = Arc::new(Mutex::new(JobTable::open_in_memory().unwrap()));
+        let thread = TableThread::start(table).unwrap();
+        let here = std::thread::current().id();
+        let mut seen = Vec::new();
+        for k in 0..3 {
+            let (k, id) = thread
+                .run(move |t| {
+                    (
+                        k,
+                        (t.counts().unwrap().pending, std::thread::current().id()),
+                    )
+                })
+                .await
+                .unwrap();
+            seen.push((k, id.1));
+            assert_eq!(id.0, 0);
+        }
+        assert!(seen.iter().all(|(_, id)| *id != here && *id == seen[0].1));
+        assert_eq!(seen.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [0, 1, 2]);
+        // A call that panics ends the thread: later calls get no answer
+        // instead of waiting for ever.
+        assert_eq!(thread.run(|_| -> u8 { panic!("a bug") }).await, None);
+        assert_eq!(thread.run(|_| 1).await, None);
+    }
+}
