@@ -505,6 +505,45 @@ async fn failed_jobs_are_listed_retried_and_finished() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_completion_cannot_be_recorded_fails_alone() {
+    let sim = simulator().await;
+    let ws = Workspace::for_sim(&sim);
+    let universe = ws.universe("u", &["AAPL", "MSFT"]);
+    let args = [
+        "--timeframes",
+        "1d",
+        "--start",
+        "2024-11-01",
+        "--end",
+        "2024-11-08",
+    ];
+    let plan = ws.run(&[&["plan", &universe][..], &args].concat()).await;
+    assert_eq!(plan.code, 0, "{plan:?}");
+    // An unreadable coverage row for MSFT: its job's completion, which adds
+    // the coverage it earned in the same transaction, cannot be recorded.
+    let db = rusqlite::Connection::open(ws.join("data/finpipe.db")).unwrap();
+    db.execute(
+        "INSERT INTO coverage (ticker, timeframe, adjusted, start_date, end_date)
+         VALUES ('MSFT', '1d', 0, 'not a date', '2024-10-31')",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let run = ws.run(&["run"]).await;
+    // MSFT's job fails (after its retries) and says why; AAPL's is done.
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("done=1 failed=1"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("MSFT") && run.stderr.contains("cannot record the finished job"),
+        "{}",
+        run.stderr
+    );
+    let listed = ws.run(&["jobs", "list", "--state", "failed"]).await;
+    assert_eq!(listed.stdout.lines().count(), 1, "{}", listed.stdout);
+    assert!(listed.stdout.contains("MSFT"), "{}", listed.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unwritable_library_fails_the_job_clearly_and_leaves_no_partial_file() {
     let sim = simulator().await;
     let ws = Workspace::for_sim(&sim);

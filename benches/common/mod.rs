@@ -84,7 +84,12 @@ pub fn run_measured(mut cmd: Command) -> (Output, Usage) {
         Usage {
             user: seconds(usage.ru_utime),
             sys: seconds(usage.ru_stime),
-            rss_mb: peak_kb as f64 / 1024.0,
+            // Never read (the child was gone before the first look): unknown.
+            rss_mb: if peak_kb == 0 {
+                f64::NAN
+            } else {
+                peak_kb as f64 / 1024.0
+            },
         },
     )
 }
@@ -113,7 +118,7 @@ fn cleanup_marker() -> PathBuf {
 
 /// Records that a bench has just removed its outputs from `out`.
 pub fn removed_outputs(out: &Path) {
-    if fs_type(out) == "tmpfs" {
+    if !fs_type(out).starts_with("ext") {
         return;
     }
     if let Err(e) = std::fs::write(cleanup_marker(), "") {
@@ -126,7 +131,7 @@ pub fn removed_outputs(out: &Path) {
 const INODE_RECENCY: Duration = Duration::from_secs(300);
 
 /// Waits until the last bench removed its outputs [`INODE_RECENCY`] ago,
-/// unless the outputs go to tmpfs or `nowait_var` is set.
+/// when the outputs go to an ext file system (unless `nowait_var` is set).
 ///
 /// A bench creates thousands of inodes (a directory per ticker and timeframe,
 /// a file per period) and removes them when it ends. Right after that, ext4
@@ -135,7 +140,7 @@ const INODE_RECENCY: Duration = Duration::from_secs(300);
 /// grew from 1 s to 10 s over four back-to-back runs, and a backfill spent 15 %
 /// of its CPU there. No nightly run sees that, so the benches wait it out.
 pub fn settle(out: &Path, nowait_var: &str) {
-    if fs_type(out) == "tmpfs" || std::env::var_os(nowait_var).is_some() {
+    if !fs_type(out).starts_with("ext") || std::env::var_os(nowait_var).is_some() {
         return;
     }
     let since = std::fs::metadata(cleanup_marker())

@@ -374,16 +374,29 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineEr
     let id = job.id;
     let outcome = match result {
         Ok(Finish::Done { rows_new, closing }) => {
-            let done = db(shared, move |t| {
+            let completed = db(shared, move |t| {
                 t.complete_with(id, &owner, &closing, wall_ms())
             })
-            .await?;
-            shared.rows_new.fetch_add(rows_new, Ordering::Relaxed);
-            if done {
-                lock(&shared.summary).done += 1;
-                JobOutcome::Done { rows_new }
-            } else {
-                JobOutcome::Lost
+            .await;
+            match completed {
+                Ok(true) => {
+                    shared.rows_new.fetch_add(rows_new, Ordering::Relaxed);
+                    lock(&shared.summary).done += 1;
+                    JobOutcome::Done { rows_new }
+                }
+                Ok(false) => {
+                    shared.rows_new.fetch_add(rows_new, Ordering::Relaxed);
+                    JobOutcome::Lost
+                }
+                // The completion (its coverage, say) could not be recorded:
+                // the job is tried again later, as any other failed step.
+                Err(EngineError::Jobs(error)) => {
+                    let failure = JobFailure::Transient(format!(
+                        "cannot record the finished job in the job table: {error}"
+                    ));
+                    settle_failure(shared, job, failure).await?
+                }
+                Err(other) => return Err(other),
             }
         }
         Ok(Finish::Stopped) => {

@@ -64,19 +64,28 @@ impl<'a> Scanner<'a> {
             request_id: None,
             adjusted: None,
         };
-        let mut seen_results = false;
+        // The envelope's fields seen so far: serde refuses a repeated one.
+        let mut seen = 0u8;
         self.expect(b'{')?;
         if self.peek()? == b'}' {
             self.at += 1;
         } else {
             loop {
                 let key = self.key()?;
+                let field = match key {
+                    b"results" => 1,
+                    b"next_url" => 2,
+                    b"request_id" => 4,
+                    b"status" => 8,
+                    b"adjusted" => 16,
+                    _ => 0,
+                };
+                if seen & field != 0 {
+                    return None;
+                }
+                seen |= field;
                 match key {
                     b"results" => {
-                        if seen_results {
-                            return None;
-                        }
-                        seen_results = true;
                         if self.peek()? == b'n' {
                             self.literal(b"null")?;
                         } else {
@@ -85,6 +94,7 @@ impl<'a> Scanner<'a> {
                     }
                     b"next_url" => page.next_url = self.optional_string()?,
                     b"request_id" => page.request_id = self.optional_string()?,
+                    b"status" => drop(self.optional_string()?),
                     b"adjusted" => page.adjusted = self.optional_bool()?,
                     _ => self.skip_scalar()?,
                 }
@@ -520,6 +530,16 @@ mod tests {
         ] {
             assert_eq!(fast(broken), None, "{broken}");
             assert!(decoded(broken).is_err(), "{broken}");
+        }
+        // A repeated envelope field, or a status that is not a string.
+        for page in [
+            r#"{"next_url":"https://x/a","results":[],"next_url":"https://x/b"}"#,
+            r#"{"adjusted":true,"adjusted":false,"results":[]}"#,
+            r#"{"status":"OK","results":[],"status":"OK"}"#,
+            r#"{"status":5,"results":[]}"#,
+        ] {
+            assert!(Scanner::new(page.as_bytes()).page().is_none(), "{page}");
+            assert!(decode_agg_page(page.as_bytes()).is_err(), "{page}");
         }
         let trailing = format!("{} x", wrap("[]"));
         assert!(Scanner::new(trailing.as_bytes()).page().is_none());
