@@ -2,7 +2,7 @@
 //! drain it into the Parquet library.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -417,7 +417,7 @@ pub(super) async fn drain(
         exclusive: !run.shared,
     };
     let engine = Engine::new(
-        Arc::new(Mutex::new(table)),
+        table,
         client.clone(),
         store,
         options,

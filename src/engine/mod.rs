@@ -154,7 +154,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(
-        table: Arc<Mutex<JobTable>>,
+        table: JobTable,
         client: Client,
         store: Arc<Store>,
         options: EngineOptions,

@@ -6,7 +6,6 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 
 use crate::jobs::JobTable;
 
@@ -19,8 +18,8 @@ pub(crate) struct TableThread {
 }
 
 impl TableThread {
-    /// Starts the thread serving `table`.
-    pub fn start(table: Arc<Mutex<JobTable>>) -> std::io::Result<Self> {
+    /// Starts the thread, which owns `table` from then on.
+    pub fn start(mut table: JobTable) -> std::io::Result<Self> {
         let (calls, queue) = mpsc::channel::<Call>();
         std::thread::Builder::new()
             .name("finpipe-jobs".into())
@@ -31,7 +30,7 @@ impl TableThread {
                     // others, which can still release their jobs. An open
                     // transaction is rolled back as it unwinds.
                     let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        call(&mut super::lock(&table));
+                        call(&mut table);
                     }));
                 }
             })?;
@@ -60,25 +59,26 @@ mod tests {
 
     #[tokio::test]
     async fn calls_run_in_order_on_one_thread_and_survive_a_panic() {
-        let table = Arc::new(Mutex::new(JobTable::open_in_memory().unwrap()));
-        let thread = TableThread::start(table).unwrap();
-        let here = std::thread::current().id();
+        let thread = TableThread::start(JobTable::open_in_memory().unwrap()).unwrap();
         let mut seen = Vec::new();
         for k in 0..3 {
-            let (k, id) = thread
-                .run(move |t| {
-                    (
-                        k,
-                        (t.counts().unwrap().pending, std::thread::current().id()),
-                    )
-                })
+            let answer = thread
+                .run(move |t| (k, t.counts().unwrap().pending, std::thread::current().id()))
                 .await
                 .unwrap();
-            seen.push((k, id.1));
-            assert_eq!(id.0, 0);
+            seen.push(answer);
         }
-        assert!(seen.iter().all(|(_, id)| *id != here && *id == seen[0].1));
-        assert_eq!(seen.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [0, 1, 2]);
+        let here = std::thread::current().id();
+        assert!(
+            seen.iter()
+                .all(|(_, _, id)| *id != here && *id == seen[0].2)
+        );
+        assert_eq!(
+            seen.iter()
+                .map(|(k, pending, _)| (*k, *pending))
+                .collect::<Vec<_>>(),
+            [(0, 0), (1, 0), (2, 0)]
+        );
         // A call that panics gets no answer instead of waiting for ever, and
         // the thread goes on serving the next calls.
         assert_eq!(thread.run(|_| -> u8 { panic!("a bug") }).await, None);

@@ -4,7 +4,6 @@
 
 use rusqlite::{Row, params};
 
-use super::lifecycle::CoverageGrant;
 use super::row::{basis_from_sql, basis_to_sql, date_to_sql, range_from_sql};
 use super::{JobError, JobTable, Result, sql};
 use crate::model::{Basis, Ticker, Timeframe};
@@ -38,15 +37,7 @@ impl JobTable {
         range: DateRange,
     ) -> Result<()> {
         let tx = self.immediate("starting to change coverage")?;
-        add_coverage_in(
-            &tx,
-            &CoverageGrant {
-                tickers: tickers.to_vec(),
-                timeframes: timeframes.to_vec(),
-                basis,
-                range,
-            },
-        )?;
+        add_coverage_in(&tx, tickers, timeframes, basis, range)?;
         tx.commit().map_err(sql("committing coverage"))
     }
 
@@ -99,12 +90,18 @@ impl JobTable {
     }
 }
 
-/// Records the grant's coverage inside `tx`.
-pub(super) fn add_coverage_in(tx: &rusqlite::Transaction<'_>, grant: &CoverageGrant) -> Result<()> {
-    for ticker in &grant.tickers {
-        for &timeframe in &grant.timeframes {
-            rewrite_series(tx, ticker, timeframe, grant.basis, |stored| {
-                union(stored.into_iter().chain([grant.range]))
+/// Records `range` as covered for every timeframe of every ticker, inside `tx`.
+pub(super) fn add_coverage_in(
+    tx: &rusqlite::Transaction<'_>,
+    tickers: &[Ticker],
+    timeframes: &[Timeframe],
+    basis: Basis,
+    range: DateRange,
+) -> Result<()> {
+    for ticker in tickers {
+        for &timeframe in timeframes {
+            rewrite_series(tx, ticker, timeframe, basis, |stored| {
+                union(stored.into_iter().chain([range]))
             })?;
         }
     }

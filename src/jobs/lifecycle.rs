@@ -207,7 +207,13 @@ impl JobTable {
             return Ok(false); // dropping `tx` rolls back
         }
         if let Some(grant) = &closing.coverage {
-            add_coverage_in(&tx, grant)?;
+            add_coverage_in(
+                &tx,
+                &grant.tickers,
+                &grant.timeframes,
+                grant.basis,
+                grant.range,
+            )?;
         }
         tx.commit().map_err(sql("committing a completed job"))?;
         Ok(true)
