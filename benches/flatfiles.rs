@@ -15,7 +15,7 @@
 
 mod common;
 #[allow(dead_code)] // the tests use more of it
-#[path = "../tests/common/s3.rs"]
+#[path = "../tests/it/common/s3.rs"]
 mod s3;
 
 use std::path::{Path, PathBuf};

@@ -1,17 +1,16 @@
 //! The REST client against the simulator: the shared limiter measured from the
 //! server's own request log, a 429 storm, 5xx bursts, garbled and cut bodies.
 
-mod common;
-
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use common::{max_in_window, simulator_with};
 use finpipe::config::Secret;
 use finpipe::polygon::{AggBar, ApiError, Client, ClientOptions, RateLimit, RetryPolicy, endpoint};
 use finpipe::simulator::aggregate::{AggQuery, RangeBound, Timespan, range_aggregates};
 use finpipe::simulator::{Fault, FaultKind, SimRateLimit, Simulator};
 use tokio::time::Instant;
+
+use crate::common::{max_in_window, simulator_with};
 
 fn client(sim: &Simulator, rate_limit: RateLimit) -> Client {
     Client::new(ClientOptions {

@@ -2,15 +2,14 @@
 //! reading run by run and stopping early, and a large day decoded in bounded
 //! memory (its throughput is printed; run with `--release -- --nocapture`).
 
-mod common;
-
 use std::convert::Infallible;
 use std::time::Instant;
 
-use common::flatfiles::{d, gz, head, minute_file, server};
 use finpipe::flatfiles::{
     CHUNK_QUEUE, Dataset, FileKind, FlatFileError, LINE_BUFFER, RUN_CAP, decode_day, object_key,
 };
+
+use crate::common::flatfiles::{d, gz, head, minute_file, server};
 
 #[tokio::test]
 async fn runs_are_contiguous_per_ticker() {

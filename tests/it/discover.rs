@@ -1,11 +1,10 @@
 //! `finpipe discover` against the simulator: every category, `--limit` with
 //! the fewest requests, pagination, the written file, re-runs and bad usage.
 
-mod common;
-
-use common::{Workspace, simulator};
 use finpipe::model::Category;
 use finpipe::universe::Universe;
+
+use crate::common::{Workspace, simulator};
 
 fn universe_file(ws: &Workspace, category: &str) -> Universe {
     let path = ws.join(&format!("universe/{category}_20241202.json"));
@@ -51,7 +50,7 @@ async fn every_category_is_discovered_and_written_as_a_valid_universe() {
             Category::Options => reference
                 .option_contracts("AAPL")
                 .into_iter()
-                .filter(|c| c.expiration_date >= common::today())
+                .filter(|c| c.expiration_date >= crate::common::today())
                 .map(|c| c.ticker)
                 .collect(),
             _ => {

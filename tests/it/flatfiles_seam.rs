@@ -3,13 +3,12 @@
 //! REST endpoints serve (unadjusted), in every column both carry (flat files
 //! carry no vwap), for minute and day files, across a DST change.
 
-mod common;
-
-use common::flatfiles::{d, head, read_all, server};
-use common::{sim_bars, simulator};
 use finpipe::flatfiles::{Dataset, FileKind};
 use finpipe::model::Bar;
 use finpipe::simulator::flatfiles::{FlatDataset, FlatKind, populate};
+
+use crate::common::flatfiles::{d, head, read_all, server};
+use crate::common::{sim_bars, simulator};
 
 fn without_vwap(bars: &[Bar]) -> Vec<Bar> {
     bars.iter().map(|b| Bar { vwap: None, ..*b }).collect()

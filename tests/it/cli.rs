@@ -1,10 +1,9 @@
 //! The binary's contract: exit codes, error messages that name the fix, the
 //! configuration view, and secrets that never reach stdout or stderr.
 
-mod common;
-
-use common::{Run, Workspace, simulator_with};
 use finpipe::simulator::{Fault, FaultKind, SimRateLimit};
+
+use crate::common::{Run, Workspace, simulator_with};
 
 const SECRET: &str = "sk_live_5UPERSECRET_0123456789abcdef";
 const S3_SECRET: &str = "s3secret_ABCDEFGHIJKLMNOP_987654321";

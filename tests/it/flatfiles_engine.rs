@@ -5,18 +5,17 @@
 //! fails its job and writes nothing; a republished file is ingested again; a
 //! refused key says the plan lacks flat-file access.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
-use common::flatfiles::d;
-use common::s3::{S3Server, start_s3};
-use common::{Workspace, aggregate_requests, simulator, temporaries};
 use finpipe::model::Bar;
 use finpipe::simulator::Simulator;
 use finpipe::simulator::flatfiles::{FlatDataset, FlatKind, populate};
 use tempfile::TempDir;
+
+use crate::common::flatfiles::d;
+use crate::common::s3::{S3Server, start_s3};
+use crate::common::{Run, Workspace, aggregate_requests, simulator, temporaries};
 
 const TICKERS: [&str; 3] = ["AAPL", "X:BTCUSD", "I:SPX"];
 const START: &str = "2024-10-28";
@@ -59,7 +58,7 @@ fn workspace(sim: &Simulator, s3: &S3Server) -> Workspace {
         .env("MASSIVE_S3_SECRET_KEY", &s3.secret_key)
 }
 
-async fn backfill(ws: &Workspace, timeframes: &str, extra: &[&str]) -> common::Run {
+async fn backfill(ws: &Workspace, timeframes: &str, extra: &[&str]) -> Run {
     let universe = ws.universe("u", &TICKERS);
     let mut args = vec![
         "backfill",
@@ -174,7 +173,7 @@ fn rewrite_object(path: &std::path::Path, edit: impl Fn(&str) -> String) {
     std::fs::write(path, encoder.finish().unwrap()).unwrap();
 }
 
-async fn backfill_day(ws: &Workspace, tickers: &[&str], day: &str, source: &str) -> common::Run {
+async fn backfill_day(ws: &Workspace, tickers: &[&str], day: &str, source: &str) -> Run {
     let universe = ws.universe("u", tickers);
     let args = [
         "backfill",

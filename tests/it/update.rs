@@ -3,10 +3,9 @@
 //! for the whole market), nothing when nothing is new, and two started
 //! together never run the same job.
 
-mod common;
-
-use common::{Workspace, aggregate_requests, sim_bars, simulator, simulator_with};
 use finpipe::model::AssetClass;
+
+use crate::common::{Workspace, aggregate_requests, sim_bars, simulator, simulator_with};
 
 const SIX: [&str; 6] = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META"];
 
@@ -198,8 +197,8 @@ async fn two_updates_started_together_one_runs_the_other_exits_3() {
     };
     let (first, second) = tokio::join!(first, second);
     let (first, second) = (
-        common::Run::from_output(first.unwrap()),
-        common::Run::from_output(second.unwrap()),
+        crate::common::Run::from_output(first.unwrap()),
+        crate::common::Run::from_output(second.unwrap()),
     );
     let mut codes = [first.code, second.code];
     codes.sort();

@@ -1,6 +1,5 @@
 //! Shared test helpers: a simulator on loopback, a temporary working
 //! directory, and the real `finpipe` binary run against them.
-#![allow(dead_code)] // each test binary uses a different part
 
 pub mod flatfiles;
 pub mod s3;

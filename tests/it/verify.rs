@@ -2,11 +2,10 @@
 //! early close and a DST change (stocks, crypto, forex, an index); finds a
 //! hole made on purpose, exits 1, and `--fix` fetches exactly that day.
 
-mod common;
-
-use common::{Workspace, aggregate_requests, simulator};
 use finpipe::model::{AssetClass, Basis, Ticker, Timeframe};
 use finpipe::store::{Source, Store};
+
+use crate::common::{Workspace, aggregate_requests, simulator};
 
 /// Removes AAPL's 1m bars of `day` (in 2024-11) from its file; returns the
 /// bars the file held before.

@@ -1,11 +1,9 @@
 //! Real processes: runs killed with SIGKILL at random instants and re-run, an
 //! interrupted run, and two runners draining one table.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Workspace, aggregate_requests, simulator_with};
+use crate::common::{Workspace, aggregate_requests, simulator_with};
 
 const TICKERS: [&str; 6] = ["AAPL", "MSFT", "NVDA", "X:BTCUSD", "C:EURUSD", "I:SPX"];
 
@@ -143,7 +141,7 @@ async fn runs_killed_at_random_instants_then_rerun_match_an_uninterrupted_run_ro
     }
     assert_eq!(got.len(), want.len(), "seed {seed}: the same series");
     assert!(
-        common::temporaries(&crashed.join("data")).is_empty(),
+        crate::common::temporaries(&crashed.join("data")).is_empty(),
         "seed {seed}"
     );
 }

@@ -1,11 +1,10 @@
 //! `finpipe backfill`/`plan`/`run`/`run-once`/`status`/`jobs` against the
 //! simulator, reading back the Parquet files they wrote.
 
-mod common;
-
-use common::{Workspace, aggregate_requests, sim_bars, simulator, simulator_with};
 use finpipe::model::Bar;
 use finpipe::simulator::{Fault, FaultKind};
+
+use crate::common::{Workspace, aggregate_requests, sim_bars, simulator, simulator_with};
 
 fn assert_same_bars(got: &[Bar], want: &[Bar], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: bar count");
@@ -564,7 +563,7 @@ async fn an_unwritable_library_fails_the_job_clearly_and_leaves_no_partial_file(
         .await;
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stderr.contains("data/AAPL"), "{}", run.stderr);
-    let leftovers = common::temporaries(&ws.join("data"));
+    let leftovers = crate::common::temporaries(&ws.join("data"));
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 

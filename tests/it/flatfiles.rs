@@ -2,19 +2,18 @@
 //! decoding the fixture files at the keys they stand for, filters, truncated
 //! and malformed files, wrong credentials.
 
-mod common;
-
 use std::convert::Infallible;
 use std::io::Read;
 
 use chrono::NaiveDate;
-use common::flatfiles::{d, fixture, gz, head, minute_file, read_all, server, settings};
 use finpipe::config::Secret;
 use finpipe::flatfiles::{
     Dataset, DayFile, FileKind, FlatFileError, FlatFiles, TickerRun, object_key,
 };
 use finpipe::model::Bar;
 use flate2::read::GzDecoder;
+
+use crate::common::flatfiles::{d, fixture, gz, head, minute_file, read_all, server, settings};
 
 #[tokio::test]
 async fn a_month_lists_the_days_that_have_files() {

@@ -1,0 +1,22 @@
+//! The integration tests, one test binary with a module per area: each
+//! extra binary would link the whole dependency tree again. The tests start
+//! the simulator (or an S3 server) on loopback, run the real `finpipe` binary
+//! against it in a temporary directory, and read back what it wrote. Every
+//! test runs in a thread of this one process, so none changes the process's
+//! environment or working directory: a spawned `finpipe` gets its own.
+//!
+//! Run one area with `cargo test --test it <module>::`, e.g. `crash::`.
+
+mod common;
+
+mod backfill;
+mod cli;
+mod client;
+mod crash;
+mod discover;
+mod flatfiles;
+mod flatfiles_engine;
+mod flatfiles_seam;
+mod flatfiles_stream;
+mod update;
+mod verify;
