@@ -187,6 +187,15 @@ impl Context {
             .map_err(|e| Failure::failed(format!("job table {}: {e}", library.db.display())))
     }
 
+    /// Closes a table from [`Context::open_table`] when a command is done
+    /// with it: its WAL folded into the file, a failure reported. (A table
+    /// dropped on an early return is closed too, silently.)
+    pub fn close_table(&self, table: JobTable, library: &Library) -> Result<(), Failure> {
+        table
+            .close()
+            .map_err(|e| Failure::failed(format!("job table {}: {e}", library.db.display())))
+    }
+
     pub fn open_store(&self, library: &Library) -> Result<Store, Failure> {
         Store::open(&library.data_dir, library.basis, env!("CARGO_PKG_VERSION"))
             .map_err(|e| Failure::failed(e.to_string()))
@@ -202,6 +211,7 @@ pub async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, Failure
     request.flat = flat_choice(context, &request, &args.work.sources, &table).await?;
     let outcome =
         plan(&mut table, &request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
+    context.close_table(table, &library)?;
     print_plan(&outcome, &library);
     Ok(Exit::Ok)
 }
@@ -237,7 +247,7 @@ pub async fn plan_and_drain(
     request.flat = flat_choice(context, &request, &work.sources, &table).await?;
     let outcome =
         plan(&mut table, &request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
-    drop(table);
+    context.close_table(table, &library)?;
     if !context.quiet {
         // --quiet leaves warnings and the one summary line of the run.
         print_plan(&outcome, &library);

@@ -154,6 +154,7 @@ pub async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Fai
         ticker.as_ref(),
         args.interval,
     );
+    context.close_table(table, &library)?;
     if args.json {
         let body = json!({
             "library": library.data_dir.display().to_string(),
@@ -355,5 +356,6 @@ pub async fn run_jobs(context: &Context, args: JobsArgs) -> Result<Exit, Failure
             println!("{n} done job{} deleted", if n == 1 { "" } else { "s" });
         }
     }
+    context.close_table(table, &library)?;
     Ok(Exit::Ok)
 }

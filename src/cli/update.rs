@@ -221,7 +221,7 @@ pub async fn run(context: &Context, args: UpdateArgs) -> Result<Exit, Failure> {
             plan(&mut table, request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
         add(&mut total, &outcome);
     }
-    drop(table);
+    context.close_table(table, &library)?;
     if !context.quiet {
         print_plan(&total, &library);
     }

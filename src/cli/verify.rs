@@ -174,7 +174,7 @@ async fn fix(
         total.closed_ranges += outcome.closed_ranges;
     }
     let planned = holes.len();
-    drop(table);
+    context.close_table(table, library)?;
     if !context.quiet && !args.json {
         print_plan(&total, library);
     }

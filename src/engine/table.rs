@@ -3,25 +3,35 @@
 //! blocking thread that then waited for the table's lock: when the pool's
 //! tasks all finished a page at once, dozens of threads were started just to
 //! queue. One thread serves the calls in the order they come, back to back.
+//!
+//! When the engine is dropped the thread is told to stop and joined: it
+//! serves the calls already sent, then closes the table (its WAL folded into
+//! the file), so a finished command leaves no `-wal` behind and no write is
+//! cut off by the process exiting.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 
-use crate::jobs::JobTable;
+use crate::jobs::{JobError, JobTable};
 
 /// A call to run on the table's thread.
 type Call = Box<dyn FnOnce(&mut JobTable) + Send>;
 
-/// The sending side; the thread ends when every clone is dropped.
+/// The sending side and the thread; dropping it ends the thread and waits
+/// for the table to be closed.
 pub(crate) struct TableThread {
-    calls: mpsc::Sender<Call>,
+    /// `None` only while dropping: taken so the thread's queue ends.
+    calls: Option<mpsc::Sender<Call>>,
+    thread: Option<JoinHandle<Result<(), JobError>>>,
 }
 
 impl TableThread {
-    /// Starts the thread, which owns `table` from then on.
+    /// Starts the thread, which owns `table` from then on and closes it when
+    /// the `TableThread` is dropped.
     pub fn start(mut table: JobTable) -> std::io::Result<Self> {
         let (calls, queue) = mpsc::channel::<Call>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("finpipe-jobs".into())
             .spawn(move || {
                 for call in queue {
@@ -33,8 +43,12 @@ impl TableThread {
                         call(&mut table);
                     }));
                 }
+                table.close()
             })?;
-        Ok(Self { calls })
+        Ok(Self {
+            calls: Some(calls),
+            thread: Some(thread),
+        })
     }
 
     /// Runs `call` on the table's thread and waits for its answer; `None`
@@ -44,12 +58,28 @@ impl TableThread {
         call: impl FnOnce(&mut JobTable) -> T + Send + 'static,
     ) -> Option<T> {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        let sent = self.calls.send(Box::new(move |table: &mut JobTable| {
+        let calls = self.calls.as_ref()?;
+        let sent = calls.send(Box::new(move |table: &mut JobTable| {
             // The caller may have stopped waiting: nothing to do then.
             let _ = answer.send(call(table));
         }));
         sent.ok()?;
         answered.await.ok()
+    }
+}
+
+impl Drop for TableThread {
+    fn drop(&mut self) {
+        // Without a sender the queue ends once the calls sent are served.
+        drop(self.calls.take());
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("could not close the job table cleanly: {e}"),
+            Err(_) => tracing::warn!("the job table's thread panicked while closing the table"),
+        }
     }
 }
 
@@ -83,5 +113,32 @@ mod tests {
         // the thread goes on serving the next calls.
         assert_eq!(thread.run(|_| -> u8 { panic!("a bug") }).await, None);
         assert_eq!(thread.run(|t| t.counts().unwrap().pending).await, Some(0));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_thread_closes_the_table_and_leaves_no_wal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("finpipe.db");
+        let wal = dir.path().join("finpipe.db-wal");
+        let thread = TableThread::start(JobTable::open(&path).unwrap()).unwrap();
+        let job = crate::jobs::NewJob {
+            kind: crate::jobs::JobKind::Rest,
+            ticker: crate::model::Ticker::new("AAPL").unwrap(),
+            timeframe: crate::model::Timeframe::MINUTE,
+            derived: Vec::new(),
+            basis: crate::model::Basis::Unadjusted,
+            range: crate::ranges::DateRange::day(
+                chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap(),
+            ),
+        };
+        let added = thread.run(move |t| t.insert(&[job], 0).unwrap()).await;
+        assert_eq!(added, Some(1));
+        assert!(wal.exists());
+        drop(thread);
+        // Joined: the table is closed by the time `drop` returns.
+        assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0);
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        assert_eq!(JobTable::open(&copy).unwrap().counts().unwrap().pending, 1);
     }
 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{JobError, Result};
+use super::sql;
+use crate::jobs::{JobError, Result};
 
 /// How long a statement waits for another connection's write lock before it
 /// fails with SQLITE_BUSY.
@@ -84,10 +85,9 @@ pub fn known_version() -> i64 {
 /// Sets the pragmas every connection needs, before anything can contend:
 /// a busy timeout, WAL (for files), `synchronous=NORMAL`, foreign keys.
 pub(crate) fn configure(conn: &Connection, path: &Path, in_memory: bool) -> Result<()> {
-    let sqlite = |context| move |source| JobError::Sqlite { context, source };
     conn.busy_timeout(BUSY_TIMEOUT)
-        .map_err(sqlite("setting busy_timeout"))?;
-    let mode = set_wal(conn).map_err(sqlite("setting journal_mode=WAL"))?;
+        .map_err(sql("setting busy_timeout"))?;
+    let mode = set_wal(conn).map_err(sql("setting journal_mode=WAL"))?;
     if !in_memory && !mode.eq_ignore_ascii_case("wal") {
         return Err(JobError::NotWal {
             path: path.to_owned(),
@@ -95,14 +95,14 @@ pub(crate) fn configure(conn: &Connection, path: &Path, in_memory: bool) -> Resu
         });
     }
     conn.pragma_update(None, "synchronous", "NORMAL")
-        .map_err(sqlite("setting synchronous=NORMAL"))?;
+        .map_err(sql("setting synchronous=NORMAL"))?;
     conn.pragma_update(None, "foreign_keys", "ON")
-        .map_err(sqlite("setting foreign_keys=ON"))?;
+        .map_err(sql("setting foreign_keys=ON"))?;
     // One plan per statement whatever its bound values: otherwise SQLite
     // (built with STAT4) recompiles the cached per-ticker queries on every
     // new ticker bound, which was most of planning's time for 11 000 tickers.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-        .map_err(sqlite("enabling the query planner stability guarantee"))?;
+        .map_err(sql("enabling the query planner stability guarantee"))?;
     Ok(())
 }
 
@@ -132,7 +132,8 @@ fn set_wal(conn: &Connection) -> rusqlite::Result<String> {
     }
 }
 
-fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+/// The stored schema version (`PRAGMA user_version`).
+pub(crate) fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))
 }
 
@@ -142,14 +143,11 @@ fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
 pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let known = known_version();
     let newer = |found| JobError::NewerSchema {
-        path: path.to_owned(),
+        location: path.display().to_string(),
         found,
         known,
     };
-    let found = user_version(conn).map_err(|source| JobError::Sqlite {
-        context: "reading the schema version",
-        source,
-    })?;
+    let found = user_version(conn).map_err(sql("reading the schema version"))?;
     if found > known {
         return Err(newer(found));
     }
@@ -158,9 +156,10 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let applied = usize::try_from(found).unwrap_or(0);
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
         let target = i64::try_from(index + 1).unwrap_or(i64::MAX);
-        let step = |source| JobError::Migration {
+        let step = |source: rusqlite::Error| JobError::Migration {
             version: target,
-            source,
+            class: super::class_of(&source),
+            source: Box::new(source),
         };
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use rusqlite::Row;
 
-use super::{Job, JobError, JobKind, JobState};
+use crate::jobs::{Job, JobError, JobKind, JobState};
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::DateRange;
 

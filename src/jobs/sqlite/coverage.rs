@@ -2,10 +2,11 @@
 //! to completion, empty answers included. Stored merged: each series' rows
 //! are disjoint, non-adjacent ranges.
 
-use rusqlite::{Row, params};
+use rusqlite::{Connection, Row, params};
 
 use super::row::{basis_from_sql, basis_to_sql, date_to_sql, range_from_sql};
-use super::{JobError, JobTable, Result, sql};
+use super::{immediate, sql};
+use crate::jobs::{CoverageRow, JobError, Result};
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::{DateRange, union};
 
@@ -13,81 +14,55 @@ const SERIES_SQL: &str = "SELECT start_date, end_date FROM coverage
      WHERE ticker = ?1 AND timeframe = ?2 AND adjusted = ?3
      ORDER BY start_date";
 
-impl JobTable {
-    /// Records `range` as covered for the series, merging it with what is
-    /// stored (overlapping and adjacent ranges become one) and replacing the
-    /// series' rows, in one transaction.
-    pub fn add_coverage(
-        &mut self,
-        ticker: &Ticker,
-        timeframe: Timeframe,
-        basis: Basis,
-        range: DateRange,
-    ) -> Result<()> {
-        self.add_coverage_all(std::slice::from_ref(ticker), &[timeframe], basis, range)
-    }
+/// Records `range` as covered for every timeframe of every ticker, merged
+/// with each series' stored ranges, in one transaction.
+pub(super) fn add_coverage_all(
+    conn: &mut Connection,
+    tickers: &[Ticker],
+    timeframes: &[Timeframe],
+    basis: Basis,
+    range: DateRange,
+) -> Result<()> {
+    let tx = immediate(conn, "starting to change coverage")?;
+    add_coverage_in(&tx, tickers, timeframes, basis, range)?;
+    tx.commit().map_err(sql("committing coverage"))
+}
 
-    /// [`JobTable::add_coverage`] for every timeframe of every ticker, in one
-    /// transaction (a flat-file day covers thousands of series at once).
-    pub fn add_coverage_all(
-        &mut self,
-        tickers: &[Ticker],
-        timeframes: &[Timeframe],
-        basis: Basis,
-        range: DateRange,
-    ) -> Result<()> {
-        let tx = self.immediate("starting to change coverage")?;
-        add_coverage_in(&tx, tickers, timeframes, basis, range)?;
-        tx.commit().map_err(sql("committing coverage"))
-    }
+/// Removes `range` from a series' coverage (so planning asks for it again).
+pub(super) fn remove_coverage(
+    conn: &mut Connection,
+    ticker: &Ticker,
+    timeframe: Timeframe,
+    basis: Basis,
+    range: DateRange,
+) -> Result<()> {
+    let tx = immediate(conn, "starting to change coverage")?;
+    rewrite_series(&tx, ticker, timeframe, basis, |stored| {
+        stored
+            .into_iter()
+            .flat_map(|r| crate::ranges::subtract(r, &[range]))
+            .collect()
+    })?;
+    tx.commit().map_err(sql("committing coverage"))
+}
 
-    /// Removes `range` from a series' coverage (so planning asks for it again).
-    pub fn remove_coverage(
-        &mut self,
-        ticker: &Ticker,
-        timeframe: Timeframe,
-        basis: Basis,
-        range: DateRange,
-    ) -> Result<()> {
-        let tx = self.immediate("starting to change coverage")?;
-        rewrite_series(&tx, ticker, timeframe, basis, |stored| {
-            stored
-                .into_iter()
-                .flat_map(|r| crate::ranges::subtract(r, &[range]))
-                .collect()
-        })?;
-        tx.commit().map_err(sql("committing coverage"))
+/// Every covered range of every series, sorted by ticker, timeframe (as
+/// text), basis (unadjusted first) and start date.
+pub(super) fn all_coverage(conn: &Connection) -> Result<Vec<CoverageRow>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT ticker, timeframe, adjusted, start_date, end_date FROM coverage
+             ORDER BY ticker, timeframe, adjusted, start_date",
+        )
+        .map_err(sql("preparing the coverage listing"))?;
+    let rows = stmt
+        .query_map([], RawCoverage::from_row)
+        .map_err(sql("listing coverage"))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row.map_err(sql("listing coverage"))?.parse()?);
     }
-
-    /// The covered ranges of the series, sorted and merged.
-    pub fn coverage(
-        &self,
-        ticker: &Ticker,
-        timeframe: Timeframe,
-        basis: Basis,
-    ) -> Result<Vec<DateRange>> {
-        read_series(&self.conn, ticker, timeframe, basis)
-    }
-
-    /// Every covered range of every series, sorted by ticker, timeframe (as
-    /// text), basis (unadjusted first) and start date.
-    pub fn all_coverage(&self) -> Result<Vec<(Ticker, Timeframe, Basis, DateRange)>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT ticker, timeframe, adjusted, start_date, end_date FROM coverage
-                 ORDER BY ticker, timeframe, adjusted, start_date",
-            )
-            .map_err(sql("preparing the coverage listing"))?;
-        let rows = stmt
-            .query_map([], RawCoverage::from_row)
-            .map_err(sql("listing coverage"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row.map_err(sql("listing coverage"))?.parse()?);
-        }
-        Ok(out)
-    }
+    Ok(out)
 }
 
 /// Records `range` as covered for every timeframe of every ticker, inside `tx`.
@@ -144,8 +119,9 @@ fn rewrite_series(
     Ok(())
 }
 
-fn read_series(
-    conn: &rusqlite::Connection,
+/// The covered ranges of the series, sorted (stored merged).
+pub(super) fn read_series(
+    conn: &Connection,
     ticker: &Ticker,
     timeframe: Timeframe,
     basis: Basis,
@@ -191,7 +167,7 @@ impl RawCoverage {
         })
     }
 
-    fn parse(self) -> Result<(Ticker, Timeframe, Basis, DateRange)> {
+    fn parse(self) -> Result<CoverageRow> {
         let series = format!(
             "{} {} adjusted={}",
             self.ticker, self.timeframe, self.adjusted

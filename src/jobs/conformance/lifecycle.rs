@@ -1,18 +1,18 @@
-//! Tests of a job's life on real SQLite files: claim order, leases, the
-//! owner guard on every write, failure with and without retry, release,
-//! orphans, requeue, corrupt rows, SQLITE_BUSY and the claim's query plan.
+//! The conformance checks of a job's life: claims and their order, leases
+//! (expiry, reclaim, renewal), progress guarded by the owner, the endings
+//! (done with coverage, failed with or without a retry, released, orphaned),
+//! requeueing, and two handles claiming at once.
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::sync::Barrier;
 
-use rusqlite::Connection;
+use chrono::NaiveDate;
 
-use super::lifecycle::CLAIM_SQL;
-use super::tests::{jan, rest, temp_table, ticker};
-use super::*;
-
-#[test]
-fn claims_go_by_available_at_then_id_and_respect_not_before() {
-    let (_dir, _path, mut table) = temp_table();
+use super::{Open, handle};
+use crate::jobs::tests::{jan, rest, tf, ticker};
+use crate::jobs::*;
+pub(crate) fn claims_go_by_available_at_then_id_and_respect_not_before(open: Open<'_>) {
+    let mut table = handle(open);
     table
         .insert(
             &[rest("A", "1m", &[], jan()), rest("B", "1m", &[], jan())],
@@ -24,6 +24,7 @@ fn claims_go_by_available_at_then_id_and_respect_not_before() {
     let mut claimed = Vec::new();
     while let Some(job) = table.claim("w", 200, 1_000).unwrap() {
         assert_eq!(job.state, JobState::Running);
+        assert_eq!((job.owner.as_deref(), job.attempts), (Some("w"), 1));
         claimed.push(job.ticker.to_string());
     }
     assert_eq!(claimed, ["C", "A", "B"], "D is not available before 300");
@@ -32,9 +33,8 @@ fn claims_go_by_available_at_then_id_and_respect_not_before() {
     assert!(table.claim("w", 300, 1_000).unwrap().is_none());
 }
 
-#[test]
-fn a_running_job_is_claimed_again_only_after_its_lease_expires() {
-    let (_dir, _path, mut table) = temp_table();
+pub(crate) fn a_lease_expires_and_the_job_is_reclaimed_with_attempts_counted(open: Open<'_>) {
+    let mut table = handle(open);
     table.insert(&[rest("AAPL", "1m", &[], jan())], 0).unwrap();
     let first = table.claim("one", 1_000, 500).unwrap().unwrap();
     assert_eq!((first.attempts, first.available_at), (1, 1_500));
@@ -54,11 +54,19 @@ fn a_running_job_is_claimed_again_only_after_its_lease_expires() {
     assert_eq!((second.attempts, second.available_at), (2, 2_400));
     assert_eq!(second.owner.as_deref(), Some("two"));
     assert_eq!(second.progress_ts, Some(42), "progress survives a reclaim");
+    assert_eq!((second.rows, second.requests), (10, 1));
+    // The first owner lost it: none of its writes land.
+    assert!(
+        !table
+            .record_progress(first.id, "one", 99, 1, 1, 1_950, 500)
+            .unwrap()
+    );
+    assert!(!table.release(first.id, "one", 1_950).unwrap());
+    assert_eq!(table.get(first.id).unwrap().unwrap(), second);
 }
 
-#[test]
-fn renewing_leases_keeps_a_waiting_runners_jobs_and_only_its_own() {
-    let (_dir, _path, mut table) = temp_table();
+pub(crate) fn renewing_leases_keeps_only_the_renewing_owners_jobs(open: Open<'_>) {
+    let mut table = handle(open);
     table
         .insert(
             &[rest("A", "1m", &[], jan()), rest("B", "1m", &[], jan())],
@@ -68,20 +76,21 @@ fn renewing_leases_keeps_a_waiting_runners_jobs_and_only_its_own() {
     let mine = table.claim("one", 1_000, 500).unwrap().unwrap();
     let theirs = table.claim("two", 1_000, 500).unwrap().unwrap();
     assert_eq!(table.renew_leases("one", 1_400, 500).unwrap(), 1);
+    assert_eq!(table.renew_leases("nobody", 1_400, 500).unwrap(), 0);
     // At 1 600 the first leases (to 1 500) have run out: only the job of the
     // runner that did not renew can be claimed again.
     let taken = table.claim("three", 1_600, 500).unwrap().unwrap();
     assert_eq!(taken.id, theirs.id);
     assert!(table.claim("three", 1_899, 500).unwrap().is_none());
+    let kept = table.get(mine.id).unwrap().unwrap();
     assert_eq!(
-        table.get(mine.id).unwrap().unwrap().owner.as_deref(),
-        Some("one")
+        (kept.owner.as_deref(), kept.available_at, kept.attempts),
+        (Some("one"), 1_900, 1)
     );
 }
 
-#[test]
-fn only_the_owner_can_record_progress_or_finish() {
-    let (_dir, _path, mut table) = temp_table();
+pub(crate) fn progress_is_recorded_and_guarded_by_owner(open: Open<'_>) {
+    let mut table = handle(open);
     table.insert(&[rest("AAPL", "1m", &[], jan())], 0).unwrap();
     let job = table.claim("owner", 10, 1_000).unwrap().unwrap();
     let before = table.get(job.id).unwrap().unwrap();
@@ -98,7 +107,7 @@ fn only_the_owner_can_record_progress_or_finish() {
             .unwrap()
     );
     assert!(!table.release(job.id, "thief", 20).unwrap());
-    assert!(!table.complete(9_999, "owner", 1, 20).unwrap());
+    assert!(!table.complete(job.id + 1_000, "owner", 1, 20).unwrap());
     assert_eq!(table.get(job.id).unwrap().unwrap(), before);
 
     assert!(
@@ -128,14 +137,21 @@ fn only_the_owner_can_record_progress_or_finish() {
         "only a running job completes"
     );
     assert!(
+        !table
+            .record_progress(job.id, "owner", 3_000, 1, 1, 60, 1_000)
+            .unwrap(),
+        "a done job records no progress"
+    );
+    assert!(
         table.claim("owner", 10_000, 1_000).unwrap().is_none(),
         "done is never claimed"
     );
 }
 
-#[test]
-fn completion_records_the_last_page_and_the_coverage_with_it_or_nothing() {
-    let (_dir, _path, mut table) = temp_table();
+pub(crate) fn complete_with_writes_coverage_and_done_atomically_and_refuses_a_lost_job(
+    open: Open<'_>,
+) {
+    let mut table = handle(open);
     table
         .insert(&[rest("AAPL", "1m", &["5m"], jan())], 0)
         .unwrap();
@@ -151,50 +167,55 @@ fn completion_records_the_last_page_and_the_coverage_with_it_or_nothing() {
         requests: 1,
         coverage: Some(CoverageGrant {
             tickers: vec![ticker("AAPL")],
-            timeframes: vec!["1m".parse().unwrap(), "5m".parse().unwrap()],
+            timeframes: vec![tf("1m"), tf("5m")],
             basis: Basis::Unadjusted,
             range: jan(),
         }),
     };
-    // Not the owner: neither the job nor the coverage changes.
+    // The lease ran out and another runner took the job: the first owner's
+    // completion records nothing, neither the job nor the coverage.
+    let taken = table.claim("other", 2_000, 1_000).unwrap().unwrap();
+    assert_eq!(taken.id, job.id);
     let before = table.get(job.id).unwrap().unwrap();
-    assert!(!table.complete_with(job.id, "thief", &closing, 30).unwrap());
+    assert!(
+        !table
+            .complete_with(job.id, "owner", &closing, 2_100)
+            .unwrap()
+    );
     assert_eq!(table.get(job.id).unwrap().unwrap(), before);
-    let m1: Timeframe = "1m".parse().unwrap();
+    assert!(table.all_coverage().unwrap().is_empty());
+
     assert!(
         table
-            .coverage(&ticker("AAPL"), m1, Basis::Unadjusted)
+            .complete_with(job.id, "other", &closing, 2_200)
             .unwrap()
-            .is_empty()
     );
-
-    assert!(table.complete_with(job.id, "owner", &closing, 40).unwrap());
     let done = table.get(job.id).unwrap().unwrap();
     assert_eq!(done.state, JobState::Done);
     assert_eq!(done.progress_ts, Some(2_000));
     assert_eq!((done.rows, done.requests), (750, 2));
-    assert_eq!(done.finished_at, Some(40));
-    for tf in ["1m", "5m"] {
-        let tf: Timeframe = tf.parse().unwrap();
+    assert_eq!(done.finished_at, Some(2_200));
+    assert_eq!(done.last_error, None);
+    for timeframe in ["1m", "5m"] {
         assert_eq!(
             table
-                .coverage(&ticker("AAPL"), tf, Basis::Unadjusted)
+                .coverage(&ticker("AAPL"), tf(timeframe), Basis::Unadjusted)
                 .unwrap(),
             [jan()],
-            "{tf}"
+            "{timeframe}"
         );
     }
     // A completion without a last page keeps the recorded progress.
     table.insert(&[rest("MSFT", "1m", &[], jan())], 0).unwrap();
-    let other = table.claim("owner", 50, 1_000).unwrap().unwrap();
+    let other = table.claim("owner", 2_300, 1_000).unwrap().unwrap();
     assert!(
         table
-            .record_progress(other.id, "owner", 7_000, 5, 1, 60, 1_000)
+            .record_progress(other.id, "owner", 7_000, 5, 1, 2_400, 1_000)
             .unwrap()
     );
     assert!(
         table
-            .complete_with(other.id, "owner", &Closing::default(), 70)
+            .complete_with(other.id, "owner", &Closing::default(), 2_500)
             .unwrap()
     );
     let done = table.get(other.id).unwrap().unwrap();
@@ -204,9 +225,8 @@ fn completion_records_the_last_page_and_the_coverage_with_it_or_nothing() {
     );
 }
 
-#[test]
-fn fail_with_a_retry_comes_back_later_and_without_one_stays_failed() {
-    let (_dir, _path, mut table) = temp_table();
+pub(crate) fn fail_with_a_retry_comes_back_later_and_without_one_stays_failed(open: Open<'_>) {
+    let mut table = handle(open);
     table.insert(&[rest("AAPL", "1m", &[], jan())], 0).unwrap();
     let job = table.claim("w", 10, 1_000).unwrap().unwrap();
     assert!(
@@ -243,13 +263,17 @@ fn fail_with_a_retry_comes_back_later_and_without_one_stays_failed() {
         failed.last_error.as_deref(),
         Some("HTTP 404: unknown ticker")
     );
+    assert_eq!(failed.progress_ts, Some(777), "progress kept");
     assert!(table.claim("w", i64::MAX, 1_000).unwrap().is_none());
+    assert!(
+        !table.fail(job.id, "w", "again", None, 0, 5_200).unwrap(),
+        "only a running job fails"
+    );
     assert_eq!(table.counts().unwrap().failed, 1);
 }
 
-#[test]
-fn release_and_reclaim_orphans_make_running_jobs_pending_again() {
-    let (_dir, _path, mut table) = temp_table();
+pub(crate) fn release_and_reclaim_orphans_make_running_jobs_pending_again(open: Open<'_>) {
+    let mut table = handle(open);
     let jobs: Vec<NewJob> = ["A", "B", "C"]
         .iter()
         .map(|t| rest(t, "1m", &[], jan()))
@@ -270,6 +294,8 @@ fn release_and_reclaim_orphans_make_running_jobs_pending_again() {
         (released.state, released.available_at, released.owner),
         (JobState::Pending, 20, None)
     );
+    assert_eq!(released.attempts, 1, "the claim still counts");
+    assert!(!table.release(c.id, "w3", 21).unwrap(), "released once");
 
     assert_eq!(table.reclaim_orphans(30).unwrap(), 2);
     for id in [a.id, b.id] {
@@ -285,11 +311,11 @@ fn release_and_reclaim_orphans_make_running_jobs_pending_again() {
         !table.complete(a.id, "w1", 0, 40).unwrap(),
         "the orphan's old owner lost it"
     );
+    assert_eq!(table.reclaim_orphans(50).unwrap(), 0);
 }
 
-#[test]
-fn requeue_failed_resets_attempts_and_keeps_the_error() {
-    let (_dir, _path, mut table) = temp_table();
+pub(crate) fn requeue_failed_resets_attempts_and_keeps_the_error(open: Open<'_>) {
+    let mut table = handle(open);
     table
         .insert(
             &[
@@ -322,76 +348,75 @@ fn requeue_failed_resets_attempts_and_keeps_the_error() {
     assert_eq!(table.get(job.id).unwrap().unwrap().last_error, None);
 }
 
-#[test]
-fn the_claim_searches_the_partial_index() {
-    let (_dir, _path, mut table) = temp_table();
-    let jobs: Vec<NewJob> = (0..200)
-        .map(|i| rest(&format!("T{i}"), "1m", &[], jan()))
+/// Retries `op` while the table is busy (retryable by contract).
+fn retry_busy<T>(mut op: impl FnMut() -> Result<T>) -> T {
+    loop {
+        match op() {
+            Ok(value) => return value,
+            Err(err) if err.is_busy() => std::thread::yield_now(),
+            Err(err) => panic!("{err}"),
+        }
+    }
+}
+
+pub(crate) fn two_handles_claiming_at_once_never_share_a_job(open: Open<'_>) {
+    const JOBS: usize = 300;
+    const CLAIMS: usize = 200;
+    let mut table = handle(open);
+    let day0 = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap();
+    let jobs: Vec<NewJob> = (0..JOBS)
+        .map(|i| NewJob {
+            range: DateRange::day(day0),
+            ..rest(&format!("T{i}"), "1m", &[], jan())
+        })
         .collect();
-    table.insert(&jobs, 0).unwrap();
-    let mut stmt = table
-        .conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {CLAIM_SQL}"))
-        .unwrap();
-    let details: Vec<String> = stmt
-        .query_map(rusqlite::params!["w", 0, 1], |row| row.get::<_, String>(3))
+    assert_eq!(table.insert(&jobs, 0).unwrap(), JOBS);
+
+    let start = Barrier::new(2);
+    let claimed: Vec<Vec<i64>> = std::thread::scope(|scope| {
+        let runners: Vec<_> = ["runner-a", "runner-b"]
+            .into_iter()
+            .map(|owner| {
+                let start = &start;
+                scope.spawn(move || {
+                    let mut mine = handle(open);
+                    start.wait();
+                    let mut ids = Vec::new();
+                    for _ in 0..CLAIMS {
+                        let Some(job) = retry_busy(|| mine.claim(owner, 1_000, 3_600_000)) else {
+                            continue;
+                        };
+                        assert_eq!(job.owner.as_deref(), Some(owner));
+                        assert_eq!(job.attempts, 1, "job {} claimed before", job.id);
+                        assert!(retry_busy(|| mine.complete(job.id, owner, 1, 1_000)));
+                        ids.push(job.id);
+                    }
+                    ids
+                })
+            })
+            .collect();
+        runners.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+
+    let mut seen = HashSet::new();
+    for id in claimed.iter().flatten() {
+        assert!(seen.insert(*id), "job {id} was claimed twice");
+    }
+    let all: HashSet<i64> = table
+        .list(None, JOBS + 10)
         .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .map(|job| job.id)
+        .collect();
+    assert_eq!(all.len(), JOBS);
+    assert_eq!(seen, all, "every job claimed exactly once");
     assert!(
-        details
-            .iter()
-            .any(|d| d.contains("SEARCH jobs USING INDEX jobs_ready (available_at<?)")),
-        "{details:#?}"
+        claimed.iter().all(|ids| !ids.is_empty()),
+        "both claimed some"
     );
-    assert!(
-        !details.iter().any(|d| d.starts_with("SCAN")),
-        "{details:#?}"
-    );
-    assert!(
-        !details.iter().any(|d| d.contains("TEMP B-TREE")),
-        "{details:#?}"
-    );
-}
-
-#[test]
-fn a_corrupt_claimed_row_is_parked_as_failed() {
-    let (_dir, _path, mut table) = temp_table();
-    table.insert(&[rest("AAPL", "1m", &[], jan())], 10).unwrap();
-    table
-        .conn
-        .execute(
-            "INSERT INTO jobs (kind, ticker, timeframe, adjusted, start_date, end_date,
-                 available_at, created_at, updated_at)
-             VALUES ('rest', 'BAD', '7 fortnights', 0, '2024-01-01', '2024-01-31', 0, 0, 0)",
-            [],
-        )
-        .unwrap();
-    let err = table.claim("w", 20, 100).unwrap_err();
-    assert!(matches!(err, JobError::Corrupt { id: 2, .. }), "{err:?}");
-    let state: String = table
-        .conn
-        .query_row("SELECT state FROM jobs WHERE id = 2", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(state, "failed");
-    assert_eq!(
-        table.claim("w", 20, 100).unwrap().unwrap().id,
-        1,
-        "the queue moves on"
-    );
-}
-
-#[test]
-fn busy_is_recognisable() {
-    let (_dir, path, mut table) = temp_table();
-    table.insert(&[rest("AAPL", "1m", &[], jan())], 0).unwrap();
-    let mut other = Connection::open(&path).unwrap();
-    let tx = other
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .unwrap();
-    table.conn.busy_timeout(Duration::from_millis(20)).unwrap();
-    let err = table.claim("w", 1, 100).unwrap_err();
-    assert!(err.is_busy(), "{err:?}");
-    drop(tx);
-    assert!(table.claim("w", 1, 100).unwrap().is_some());
+    let counts = table.counts().unwrap();
+    assert_eq!((counts.done, counts.total()), (JOBS, JOBS));
+    for job in table.list(None, JOBS).unwrap() {
+        assert_eq!((job.attempts, job.requests), (1, 1));
+    }
 }
