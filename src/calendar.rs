@@ -1,12 +1,19 @@
 //! Trading calendars: which dates a market is open (NYSE holidays, early closes and
 //! one-off closures; weekday, crypto and forex day rules), NYSE session hours in UTC
-//! milliseconds, and the one place where dates are turned into UTC instants and back.
+//! milliseconds, which days are complete (final) at a given instant, and the one place
+//! where dates are turned into UTC instants and back.
+//!
+//! A leaf: it speaks in [`Calendar`]s and dates, never in tickers or asset classes
+//! (`model` maps an asset class to its calendar, so the dependency runs one way).
 
 use chrono::{
-    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Weekday,
+    DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
+    Weekday,
 };
 use chrono_tz::America::New_York;
 use chrono_tz::Tz;
+
+use crate::ranges::DateRange;
 
 /// A rule deciding on which dates a market (or a flat-file dataset) has data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +48,15 @@ impl Calendar {
         from.iter_days()
             .take_while(move |d| *d <= to_inclusive)
             .filter(move |d| self.is_open(*d))
+    }
+
+    /// The zone whose dates name the market's days: UTC for forex, America/New_York
+    /// for the others (crypto included), as the API's daily bars count them.
+    pub fn day_zone(self) -> Tz {
+        match self {
+            Calendar::Forex => Tz::UTC,
+            Calendar::Nyse | Calendar::Weekdays | Calendar::Crypto => New_York,
+        }
     }
 }
 
@@ -281,6 +297,38 @@ pub fn utc_midnight_ms(d: NaiveDate) -> i64 {
 /// The America/New_York date of the instant `ms` (UTC epoch milliseconds).
 pub fn et_date_of_ms(ms: i64) -> NaiveDate {
     zone_date_of_ms(New_York, ms)
+}
+
+/// The last day whose data is final at `now`: a day counts as covered only once its
+/// session has ended (US markets after 20:00 ET; crypto and forex after the day's end
+/// in their zone).
+pub fn last_complete_day(calendar: Calendar, now: DateTime<Utc>) -> NaiveDate {
+    let local = now.with_timezone(&calendar.day_zone());
+    let today = local.date_naive();
+    let session_over = match calendar {
+        Calendar::Nyse | Calendar::Weekdays => local.hour() >= 20,
+        Calendar::Crypto | Calendar::Forex => false,
+    };
+    if session_over {
+        today
+    } else {
+        today.pred_opt().unwrap_or(today)
+    }
+}
+
+/// The days of `range` whose data is final at `now` (through [`last_complete_day`]);
+/// `None` when none is.
+pub fn complete_days(
+    range: DateRange,
+    calendar: Calendar,
+    now: DateTime<Utc>,
+) -> Option<DateRange> {
+    DateRange::new(range.start, range.end.min(last_complete_day(calendar, now)))
+}
+
+/// Today's date in New York: the market's "today", used to clamp `--end`.
+pub fn market_today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&New_York).date_naive()
 }
 
 #[cfg(test)]

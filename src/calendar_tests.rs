@@ -355,3 +355,48 @@ fn midnights_and_dates() {
     let gap = d("2024-03-10").and_hms_opt(2, 30, 0).unwrap();
     assert_eq!(zoned_ms(New_York, gap), utc("2024-03-10T07:00:00Z"));
 }
+
+#[test]
+fn a_day_is_complete_only_after_its_session() {
+    use crate::model::AssetClass;
+    let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    let complete = |class: AssetClass, now: &str| last_complete_day(class.calendar(), at(now));
+    // 2024-12-02 23:00Z = 18:00 ET: the session runs until 20:00 ET.
+    assert_eq!(
+        complete(AssetClass::Stocks, "2024-12-02T23:00:00Z"),
+        d("2024-12-01")
+    );
+    assert_eq!(
+        complete(AssetClass::Stocks, "2024-12-03T01:30:00Z"),
+        d("2024-12-02")
+    );
+    assert_eq!(
+        complete(AssetClass::Indices, "2024-12-03T01:30:00Z"),
+        d("2024-12-02")
+    );
+    assert_eq!(
+        complete(AssetClass::Crypto, "2024-12-03T01:30:00Z"),
+        d("2024-12-01")
+    );
+    assert_eq!(
+        complete(AssetClass::Fx, "2024-12-03T01:30:00Z"),
+        d("2024-12-02")
+    );
+    assert_eq!(market_today(at("2024-12-03T01:30:00Z")), d("2024-12-02"));
+}
+
+#[test]
+fn the_complete_days_of_a_range_end_at_the_last_complete_day() {
+    let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    let range = DateRange::new(d("2024-11-25"), d("2024-12-31")).unwrap();
+    assert_eq!(
+        complete_days(range, Calendar::Nyse, at("2024-12-03T01:30:00Z")),
+        DateRange::new(d("2024-11-25"), d("2024-12-02"))
+    );
+    // Nothing of a range that starts after the last complete day.
+    let later = DateRange::new(d("2024-12-03"), d("2024-12-31")).unwrap();
+    assert_eq!(
+        complete_days(later, Calendar::Nyse, at("2024-12-03T01:30:00Z")),
+        None
+    );
+}

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::polygon::RateLimit;
+pub use crate::secret::Secret;
 
 /// Default REST base URL.
 pub const DEFAULT_API_URL: &str = "https://api.massive.com";
@@ -18,45 +19,6 @@ pub const DEFAULT_API_URL: &str = "https://api.massive.com";
 pub const DEFAULT_FLATFILES_URL: &str = "https://files.massive.com";
 /// Environment names of the API key, in order of preference.
 pub const API_KEY_VARS: &[&str] = &["MASSIVE_API_KEY", "POLYGON_API_KEY"];
-
-/// A secret value (API key, S3 secret). Its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// A masked form for display: the length and at most the last 4 characters
-    /// of long secrets (`********…WXYZ (32 chars)`), nothing of short ones.
-    pub fn masked(&self) -> String {
-        let chars = self.0.chars().count();
-        if chars >= 16 {
-            let tail: String = self.0.chars().skip(chars - 4).collect();
-            format!("********{tail} ({chars} chars)")
-        } else {
-            format!("******** ({chars} chars)")
-        }
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(********)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("********")
-    }
-}
 
 /// Where a setting's value came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -447,14 +409,6 @@ mod tests {
             err.contains("rate limit") && err.contains("POLYGON_RATE_LIMIT"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn secrets_are_masked() {
-        let s = Secret::new("abcdefghijklmnopqrstuvwxyz");
-        assert_eq!(format!("{s} {s:?}"), "******** Secret(********)");
-        assert!(!s.masked().contains("abcdefghij"));
-        assert!(Secret::new("short").masked().starts_with("********"));
     }
 
     #[test]

@@ -19,10 +19,15 @@ mod number;
 pub mod plan;
 pub mod polygon;
 pub mod ranges;
+pub mod reindex;
 pub mod resample;
+mod secret;
+// The test and demo oracle, behind the `simulator` cargo feature (on by default).
+#[cfg(feature = "simulator")]
 pub mod simulator;
 pub mod sources;
 pub mod store;
 pub mod suggest;
 pub mod universe;
+pub mod update;
 pub mod verify;

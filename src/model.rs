@@ -18,15 +18,20 @@ pub struct Ticker(String);
 
 /// Why a string is not a ticker.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid ticker {0:?}: a ticker is 1 to 64 visible characters without spaces or '/'")]
+#[error(
+    "invalid ticker {0:?}: a ticker is 1 to 64 visible characters without spaces, '/' or '\\', \
+     and not only dots"
+)]
 pub struct InvalidTicker(pub String);
 
 impl Ticker {
     /// Validates and wraps a ticker symbol.
     pub fn new(symbol: impl Into<String>) -> Result<Self, InvalidTicker> {
         let symbol = symbol.into();
+        // Only dots (`.`, `..`) would name another endpoint in a URL path.
         let valid = !symbol.is_empty()
             && symbol.len() <= 64
+            && !symbol.bytes().all(|b| b == b'.')
             && symbol
                 .chars()
                 .all(|c| c.is_ascii_graphic() && c != '/' && c != '\\');
@@ -167,6 +172,15 @@ pub struct InvalidTimeframe {
 }
 
 impl InvalidTimeframe {
+    /// `M` alone: pandas and freqtrade read a month, finpipe would read a
+    /// minute, so it is refused with both spellings.
+    fn ambiguous_month(given: &str) -> Self {
+        Self {
+            given: given.to_owned(),
+            hint: " (M is ambiguous: write 1m for minutes or 1mo for months)".to_owned(),
+        }
+    }
+
     fn new(given: &str) -> Self {
         let hint = nearest(given, COMMON_TIMEFRAMES.iter().copied())
             .map(|s| format!(" (did you mean {s:?}?)"))
@@ -208,6 +222,9 @@ impl FromStr for Timeframe {
             Ok(n) if (1..=100_000).contains(&n) => n,
             _ => return Err(InvalidTimeframe::new(s)),
         };
+        if unit == "M" {
+            return Err(InvalidTimeframe::ambiguous_month(s));
+        }
         let timespan = match unit.to_ascii_lowercase().as_str() {
             "s" | "sec" | "second" | "seconds" => Timespan::Second,
             "m" | "min" | "minute" | "minutes" => Timespan::Minute,
@@ -219,7 +236,25 @@ impl FromStr for Timeframe {
             "y" | "year" | "years" => Timespan::Year,
             _ => return Err(InvalidTimeframe::new(s)),
         };
-        Ok(Self::new(multiplier, timespan))
+        Ok(Self::new(multiplier, timespan).canonical())
+    }
+}
+
+impl Timeframe {
+    /// One spelling per series: whole minutes of seconds and whole hours of
+    /// minutes in the larger unit (`60m` is `1h`, `120s` is `2m`), so two
+    /// spellings never make two libraries of the same bars. Days, weeks and
+    /// longer keep their unit (`24h` bars are not `1d` bars: a day bar is a
+    /// session).
+    fn canonical(self) -> Self {
+        let mut tf = self;
+        if tf.timespan == Timespan::Second && tf.multiplier.is_multiple_of(60) {
+            tf = Self::new(tf.multiplier / 60, Timespan::Minute);
+        }
+        if tf.timespan == Timespan::Minute && tf.multiplier.is_multiple_of(60) {
+            tf = Self::new(tf.multiplier / 60, Timespan::Hour);
+        }
+        tf
     }
 }
 
@@ -286,10 +321,12 @@ impl AssetClass {
     }
 }
 
-/// Whether prices are split-adjusted. A series never mixes the two.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Whether prices are split-adjusted. A series never mixes the two. The
+/// default library is unadjusted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Basis {
+    #[default]
     Unadjusted,
     Adjusted,
 }
@@ -333,11 +370,51 @@ pub struct Bar {
 /// daily and longer, from the bar's date in its asset class's day zone, so one
 /// trading day never straddles two files. Every writer uses this function.
 pub fn period_of(class: AssetClass, timeframe: Timeframe, timestamp_ms: i64) -> String {
-    let date = class.date_of(timestamp_ms);
+    period_of_date(timeframe, class.date_of(timestamp_ms))
+}
+
+/// The period file holding the bars of `date` (a date in the asset class's
+/// day zone): `YYYY-MM` for intraday timeframes, `YYYY` otherwise.
+pub fn period_of_date(timeframe: Timeframe, date: chrono::NaiveDate) -> String {
     if timeframe.fixed_millis().is_some() {
         date.format("%Y-%m").to_string()
     } else {
         date.format("%Y").to_string()
+    }
+}
+
+/// `range` cut at period boundaries: each period file (as
+/// [`period_of_date`] names them) with the days of `range` it holds, oldest
+/// first.
+pub fn period_pieces(
+    timeframe: Timeframe,
+    range: crate::ranges::DateRange,
+) -> Vec<(String, crate::ranges::DateRange)> {
+    use chrono::Datelike;
+    let mut pieces = Vec::new();
+    let mut start = range.start;
+    loop {
+        let next = if timeframe.fixed_millis().is_some() {
+            let (y, m) = if start.month() == 12 {
+                (start.year() + 1, 1)
+            } else {
+                (start.year(), start.month() + 1)
+            };
+            chrono::NaiveDate::from_ymd_opt(y, m, 1)
+        } else {
+            chrono::NaiveDate::from_ymd_opt(start.year() + 1, 1, 1)
+        };
+        let last = next
+            .and_then(|n| n.pred_opt())
+            .map_or(range.end, |l| l.min(range.end));
+        pieces.push((
+            period_of_date(timeframe, start),
+            crate::ranges::DateRange { start, end: last },
+        ));
+        match next {
+            Some(next) if last < range.end => start = next,
+            _ => return pieces,
+        }
     }
 }
 
@@ -508,5 +585,73 @@ mod tests {
         for bad in ["", "A B", "A/B", "a\\b"] {
             assert!(Ticker::new(bad).is_err(), "{bad:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod period_tests {
+    use super::*;
+    use crate::ranges::DateRange;
+
+    fn r(a: &str, b: &str) -> DateRange {
+        DateRange::new(a.parse().unwrap(), b.parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn ranges_are_cut_at_period_boundaries() {
+        let pieces = period_pieces(Timeframe::MINUTE, r("2023-12-30", "2024-02-03"));
+        assert_eq!(
+            pieces,
+            [
+                ("2023-12".to_owned(), r("2023-12-30", "2023-12-31")),
+                ("2024-01".to_owned(), r("2024-01-01", "2024-01-31")),
+                ("2024-02".to_owned(), r("2024-02-01", "2024-02-03")),
+            ]
+        );
+        let years = period_pieces(Timeframe::DAY, r("2023-06-01", "2024-01-01"));
+        assert_eq!(
+            years,
+            [
+                ("2023".to_owned(), r("2023-06-01", "2023-12-31")),
+                ("2024".to_owned(), r("2024-01-01", "2024-01-01")),
+            ]
+        );
+        assert_eq!(
+            period_pieces(Timeframe::MINUTE, r("2024-02-29", "2024-02-29")),
+            [("2024-02".to_owned(), r("2024-02-29", "2024-02-29"))]
+        );
+    }
+}
+
+#[cfg(test)]
+mod spelling_tests {
+    use super::*;
+
+    #[test]
+    fn dots_alone_are_not_tickers() {
+        for bad in [".", "..", "..."] {
+            let err = Ticker::new(bad).unwrap_err();
+            assert!(err.to_string().contains("not only dots"), "{err}");
+        }
+        assert!(Ticker::new("BRK.A").is_ok());
+    }
+
+    #[test]
+    fn capital_m_is_refused_and_one_series_has_one_spelling() {
+        let err = "1M".parse::<Timeframe>().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("write 1m for minutes or 1mo for months"),
+            "{err}"
+        );
+        let tf = |s: &str| s.parse::<Timeframe>().unwrap().to_string();
+        assert_eq!(tf("60m"), "1h");
+        assert_eq!(tf("1h"), "1h");
+        assert_eq!(tf("120s"), "2m");
+        assert_eq!(tf("3600s"), "1h");
+        assert_eq!(tf("90m"), "90m");
+        assert_eq!(tf("24h"), "24h");
+        assert_eq!(tf("1mo"), "1mo");
+        assert_eq!(tf("1MO"), "1mo");
     }
 }

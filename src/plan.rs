@@ -10,15 +10,15 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, NaiveDate, Timelike, Utc};
+use chrono::NaiveDate;
 
 use crate::calendar::Calendar;
 use crate::flatfiles::{Dataset, FileKind};
 use crate::jobs::{JobError, JobKind, JobTable, NewJob};
 use crate::model::{AssetClass, Basis, Ticker, Timeframe, period_of};
 use crate::ranges::{DateRange, subtract, union};
-use crate::resample::derivable_from_minutes;
-use crate::sources::{SourceChoice, split};
+use crate::resample::{JobGroup, job_groups};
+use crate::sources::{FlatChoice, SourceChoice, split};
 
 /// What to plan.
 #[derive(Clone, Debug)]
@@ -32,28 +32,6 @@ pub struct PlanRequest {
     pub starts: HashMap<Ticker, NaiveDate>,
     /// Flat files to use, when S3 keys are set and the source is not `rest`.
     pub flat: Option<FlatChoice>,
-}
-
-/// Which days flat files can serve.
-#[derive(Clone, Debug, Default)]
-pub struct FlatChoice {
-    /// `auto` or `flatfiles`.
-    pub choice: SourceChoice,
-    /// The first day considered recent: in `auto`, days from here on come
-    /// from REST.
-    pub cutoff: NaiveDate,
-    /// The days whose file exists, per dataset and file kind.
-    pub files: HashMap<(Dataset, FileKind), BTreeSet<NaiveDate>>,
-    /// Days whose file changed (ETag) since it was ingested: ingested again
-    /// even though covered.
-    pub republished: HashMap<(Dataset, FileKind), BTreeSet<NaiveDate>>,
-}
-
-impl FlatChoice {
-    /// The file kind that serves `tf`, if flat files hold it.
-    pub fn kind_for(tf: Timeframe) -> Option<FileKind> {
-        FileKind::ALL.into_iter().find(|k| k.timeframe() == tf)
-    }
 }
 
 /// What planning did.
@@ -79,6 +57,32 @@ pub struct PlanOutcome {
     pub up_to_date: usize,
 }
 
+impl std::ops::AddAssign for PlanOutcome {
+    /// Sums every counter: the outcome of several plans as one.
+    fn add_assign(&mut self, other: Self) {
+        let Self {
+            rest_jobs,
+            derive_jobs,
+            flat_jobs,
+            flat_days,
+            missing_days,
+            grouped_jobs,
+            closed_ranges,
+            requeued,
+            up_to_date,
+        } = other;
+        self.rest_jobs += rest_jobs;
+        self.derive_jobs += derive_jobs;
+        self.flat_jobs += flat_jobs;
+        self.flat_days += flat_days;
+        self.missing_days += missing_days;
+        self.grouped_jobs += grouped_jobs;
+        self.closed_ranges += closed_ranges;
+        self.requeued += requeued;
+        self.up_to_date += up_to_date;
+    }
+}
+
 /// Why a plan cannot be made.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -90,39 +94,6 @@ pub enum PlanError {
     NoTimeframes,
     #[error(transparent)]
     Jobs(#[from] JobError),
-}
-
-/// A base timeframe to fetch and the timeframes computed from it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JobGroup {
-    pub base: Timeframe,
-    pub derived: Vec<Timeframe>,
-}
-
-/// Groups the requested timeframes: with `1m`, every derivable timeframe rides
-/// on the 1m job; everything else is fetched as itself.
-pub fn job_groups(timeframes: &[Timeframe]) -> Vec<JobGroup> {
-    let has_minutes = timeframes.contains(&Timeframe::MINUTE);
-    let mut groups = Vec::new();
-    if has_minutes {
-        groups.push(JobGroup {
-            base: Timeframe::MINUTE,
-            derived: timeframes
-                .iter()
-                .copied()
-                .filter(|t| derivable_from_minutes(*t))
-                .collect(),
-        });
-    }
-    for tf in timeframes {
-        if *tf != Timeframe::MINUTE && !(has_minutes && derivable_from_minutes(*tf)) {
-            groups.push(JobGroup {
-                base: *tf,
-                derived: Vec::new(),
-            });
-        }
-    }
-    groups
 }
 
 /// Plans `request` into `table`.
@@ -543,29 +514,6 @@ fn flat_runs(
     runs
 }
 
-/// The last day whose data is final at `now`: a day counts as covered only once
-/// its session has ended (US markets after 20:00 ET; crypto and forex after the
-/// day's end in their zone).
-pub fn last_complete_day(class: AssetClass, now: DateTime<Utc>) -> NaiveDate {
-    let local = now.with_timezone(&class.day_zone());
-    let today = local.date_naive();
-    let session_over = match class {
-        AssetClass::Stocks | AssetClass::Options | AssetClass::Indices => local.hour() >= 20,
-        AssetClass::Crypto | AssetClass::Fx => false,
-    };
-    if session_over {
-        today
-    } else {
-        today.pred_opt().unwrap_or(today)
-    }
-}
-
-/// Today's date in New York: the market's "today", used to clamp `--end`.
-pub fn market_today(now: DateTime<Utc>) -> NaiveDate {
-    now.with_timezone(&chrono_tz::America::New_York)
-        .date_naive()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -601,29 +549,5 @@ mod tests {
             groups("1m,30s"),
             [("1m".into(), vec![]), ("30s".into(), vec![])]
         );
-    }
-
-    #[test]
-    fn a_day_is_complete_only_after_its_session() {
-        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
-        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
-        // 2024-12-02 23:00Z = 18:00 ET: the session runs until 20:00 ET.
-        assert_eq!(
-            last_complete_day(AssetClass::Stocks, at("2024-12-02T23:00:00Z")),
-            day("2024-12-01")
-        );
-        assert_eq!(
-            last_complete_day(AssetClass::Stocks, at("2024-12-03T01:30:00Z")),
-            day("2024-12-02")
-        );
-        assert_eq!(
-            last_complete_day(AssetClass::Crypto, at("2024-12-03T01:30:00Z")),
-            day("2024-12-01")
-        );
-        assert_eq!(
-            last_complete_day(AssetClass::Fx, at("2024-12-03T01:30:00Z")),
-            day("2024-12-02")
-        );
-        assert_eq!(market_today(at("2024-12-03T01:30:00Z")), day("2024-12-02"));
     }
 }

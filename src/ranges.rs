@@ -7,7 +7,7 @@ use std::fmt;
 use chrono::NaiveDate;
 
 /// The days `start..=end`, both inclusive. Always non-empty: `start <= end`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct DateRange {
     pub start: NaiveDate,
     pub end: NaiveDate,

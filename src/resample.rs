@@ -132,6 +132,39 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round_ties_even() / 10_000.0
 }
 
+/// A base timeframe to fetch and the timeframes computed from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobGroup {
+    pub base: Timeframe,
+    pub derived: Vec<Timeframe>,
+}
+
+/// Groups the requested timeframes: with `1m`, every derivable timeframe rides
+/// on the 1m job; everything else is fetched as itself.
+pub fn job_groups(timeframes: &[Timeframe]) -> Vec<JobGroup> {
+    let has_minutes = timeframes.contains(&Timeframe::MINUTE);
+    let mut groups = Vec::new();
+    if has_minutes {
+        groups.push(JobGroup {
+            base: Timeframe::MINUTE,
+            derived: timeframes
+                .iter()
+                .copied()
+                .filter(|t| derivable_from_minutes(*t))
+                .collect(),
+        });
+    }
+    for tf in timeframes {
+        if *tf != Timeframe::MINUTE && !(has_minutes && derivable_from_minutes(*tf)) {
+            groups.push(JobGroup {
+                base: *tf,
+                derived: Vec::new(),
+            });
+        }
+    }
+    groups
+}
+
 #[cfg(test)]
 #[path = "resample_tests.rs"]
 mod tests;

@@ -4,14 +4,22 @@
 //! (NYSE days for US stocks, options and indices, every day for crypto,
 //! Sunday to Friday for forex). Returns problems; never prints.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use crate::model::{Bar, Ticker, Timeframe, Timespan, period_of};
-use crate::ranges::DateRange;
+use crate::jobs::JobTable;
+use crate::model::{Bar, Basis, Ticker, Timeframe, Timespan, period_of};
+use crate::plan::{PlanError, PlanOutcome, PlanRequest, plan};
+use crate::ranges::{DateRange, subtract};
+use crate::reindex::lost_periods;
+use crate::resample::derivable_from_minutes;
 use crate::store::{Store, StoreError};
+
+/// The job table's coverage of each series, as `verify` compares it with
+/// the files.
+pub type Coverage = BTreeMap<(Ticker, Timeframe), Vec<DateRange>>;
 
 /// One problem found.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -20,13 +28,15 @@ pub struct Problem {
     pub timeframe: String,
     /// `unreadable`, `basis` (a file of the other adjustment basis),
     /// `unsorted`, `duplicate`, `wrong_period`, `ohlc`, `negative_volume`,
-    /// `missing_days`.
+    /// `missing_days` (trading days without bars inside a series' span),
+    /// `lost` (days the job table calls covered that no file holds: a
+    /// period file gone, or trading days without bars inside coverage).
     pub kind: &'static str,
     /// The period file, when the problem is in one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub period: Option<String>,
     pub detail: String,
-    /// For `missing_days`: the first and last missing day.
+    /// For `missing_days` and `lost`: the first and last day to fetch again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<NaiveDate>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,7 +44,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// The missing days, for `missing_days` problems.
+    /// The days to fetch again, for `missing_days` and `lost` problems.
     pub fn hole(&self) -> Option<DateRange> {
         DateRange::new(self.from?, self.to?)
     }
@@ -55,9 +65,11 @@ fn daily_or_shorter(tf: Timeframe) -> bool {
 }
 
 /// Checks the series of `tickers` (all when empty) and `timeframe` (all when
-/// `None`).
+/// `None`): their files, and `coverage` (the job table's, of the store's
+/// basis) against them.
 pub fn verify(
     store: &Store,
+    coverage: &Coverage,
     tickers: &[Ticker],
     timeframe: Option<Timeframe>,
 ) -> Result<Report, StoreError> {
@@ -75,11 +87,12 @@ pub fn verify(
         let file = match file {
             Ok(file) => file,
             Err(error) => {
+                let place = store.locate(error.path());
                 report.problems.push(Problem {
-                    ticker: String::new(),
-                    timeframe: String::new(),
+                    ticker: place.as_ref().map(|p| p.0.to_string()).unwrap_or_default(),
+                    timeframe: place.as_ref().map(|p| p.1.to_string()).unwrap_or_default(),
                     kind: "unreadable",
-                    period: None,
+                    period: place.map(|p| p.2),
                     detail: error.to_string(),
                     from: None,
                     to: None,
@@ -97,9 +110,24 @@ pub fn verify(
             _ => series.push((file.ticker, file.timeframe, vec![file.period])),
         }
     }
+    // Series the job table covers whose files are all gone.
+    for (ticker, tf) in coverage.keys() {
+        let wanted = (tickers.is_empty() || tickers.contains(ticker))
+            && timeframe.is_none_or(|only| only == *tf);
+        if wanted && !series.iter().any(|(t, f, _)| t == ticker && f == tf) {
+            series.push((ticker.clone(), *tf, Vec::new()));
+        }
+    }
     for (ticker, tf, periods) in series {
         report.series += 1;
-        check_series(store, &ticker, tf, &periods, &mut report);
+        let covered = coverage
+            .get(&(ticker.clone(), tf))
+            .map_or(&[][..], Vec::as_slice);
+        let stored: BTreeSet<String> = periods.iter().cloned().collect();
+        for lost in lost_periods(store, &ticker, tf, covered, &stored) {
+            report.problems.push(Problem::from(&lost));
+        }
+        check_series(store, &ticker, tf, &periods, covered, &mut report);
     }
     Ok(report)
 }
@@ -109,6 +137,7 @@ fn check_series(
     ticker: &Ticker,
     tf: Timeframe,
     periods: &[String],
+    covered: &[DateRange],
     report: &mut Report,
 ) {
     let class = ticker.asset_class();
@@ -214,21 +243,129 @@ fn check_series(
             });
         }
     }
-    for (from, to, count) in holes {
-        report.problems.push(Problem {
-            ticker: ticker.to_string(),
-            timeframe: tf.to_string(),
-            kind: "missing_days",
-            period: None,
-            detail: if from == to {
-                format!("no bars on {from}, a trading day")
-            } else {
-                format!("no bars on {count} trading days from {from} to {to}")
-            },
-            from: Some(from),
-            to: Some(to),
-        });
+    let calendar = class.calendar();
+    for (from, to, _) in holes {
+        let Some(hole) = DateRange::new(from, to) else {
+            continue;
+        };
+        // Inside coverage a hole is lost bars; outside, days never fetched.
+        let outside = subtract(hole, covered);
+        let inside = subtract(hole, &outside);
+        for (kind, parts) in [("lost", inside), ("missing_days", outside)] {
+            for part in parts {
+                let open: Vec<NaiveDate> = calendar.open_days(part.start, part.end).collect();
+                let (Some(&first), Some(&last)) = (open.first(), open.last()) else {
+                    continue;
+                };
+                let days = if first == last {
+                    format!("no bars on {first}, a trading day")
+                } else {
+                    format!(
+                        "no bars on {} trading days from {first} to {last}",
+                        open.len()
+                    )
+                };
+                report.problems.push(Problem {
+                    ticker: ticker.to_string(),
+                    timeframe: tf.to_string(),
+                    kind,
+                    period: None,
+                    detail: if kind == "lost" {
+                        format!("{days}, though the job table calls them covered")
+                    } else {
+                        days
+                    },
+                    from: Some(first),
+                    to: Some(last),
+                });
+            }
+        }
     }
+}
+
+impl From<&crate::reindex::Lost> for Problem {
+    /// A covered period whose file is gone (or was quarantined), as a
+    /// problem `--fix` plans again.
+    fn from(lost: &crate::reindex::Lost) -> Self {
+        Problem {
+            ticker: lost.ticker.clone(),
+            timeframe: lost.timeframe.clone(),
+            kind: "lost",
+            period: Some(lost.period.clone()),
+            detail: format!(
+                "covered {} but the file {} is missing",
+                lost.days,
+                lost.path.display()
+            ),
+            from: Some(lost.days.start),
+            to: Some(lost.days.end),
+        }
+    }
+}
+
+/// What `verify --fix` planned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fixes {
+    /// (ticker, range) pairs planned again, each with every timeframe
+    /// missing it.
+    pub ranges: usize,
+    /// The plans' outcome, summed.
+    pub outcome: PlanOutcome,
+}
+
+/// Plans the fetch of every `missing_days` and `lost` range of `report`:
+/// forgets their coverage, then plans each (ticker, range) with every
+/// timeframe missing it, so a derived timeframe is rebuilt from 1m fetched
+/// in the same plan (when the ticker has a 1m series; otherwise the derived
+/// timeframe is fetched itself).
+pub fn plan_fixes(
+    table: &mut JobTable,
+    report: &Report,
+    basis: Basis,
+    now_ms: i64,
+) -> Result<Fixes, PlanError> {
+    let mut holes: BTreeMap<(Ticker, DateRange), BTreeSet<Timeframe>> = BTreeMap::new();
+    for problem in &report.problems {
+        if let (Some(range), Ok(ticker), Ok(tf)) = (
+            problem.hole(),
+            Ticker::new(problem.ticker.as_str()),
+            problem.timeframe.parse::<Timeframe>(),
+        ) {
+            holes.entry((ticker, range)).or_default().insert(tf);
+        }
+    }
+    // Forget every hole's coverage first, so each plan sees the same state.
+    for ((ticker, range), timeframes) in &holes {
+        for tf in timeframes {
+            table.remove_coverage(ticker, *tf, basis, *range)?;
+        }
+    }
+    let mut fixes = Fixes {
+        ranges: holes.len(),
+        outcome: PlanOutcome::default(),
+    };
+    for ((ticker, range), timeframes) in holes {
+        let mut timeframes = timeframes;
+        let derived = timeframes
+            .iter()
+            .any(|tf| *tf != Timeframe::MINUTE && derivable_from_minutes(*tf));
+        let has_minutes = !table
+            .coverage(&ticker, Timeframe::MINUTE, basis)?
+            .is_empty();
+        if derived && has_minutes {
+            timeframes.insert(Timeframe::MINUTE);
+        }
+        let request = PlanRequest {
+            tickers: vec![ticker],
+            timeframes: timeframes.into_iter().collect(),
+            range,
+            basis,
+            starts: Default::default(),
+            flat: None,
+        };
+        fixes.outcome += plan(table, &request, now_ms)?;
+    }
+    Ok(fixes)
 }
 
 /// low ≤ open, close ≤ high, all finite.

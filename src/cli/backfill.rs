@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use clap::Args;
+use finpipe::calendar::market_today;
 use finpipe::engine::{Engine, EngineOptions, RunSummary, StopSignal, wall_ms};
 use finpipe::jobs::JobTable;
 use finpipe::lock::{LockError, LockMode, RunLock, acquire};
 use finpipe::model::{Basis, Ticker, Timeframe, parse_timeframes};
-use finpipe::plan::{PlanError, PlanOutcome, PlanRequest, market_today, plan};
+use finpipe::plan::{PlanError, PlanOutcome, PlanRequest, plan};
 use finpipe::ranges::DateRange;
+use finpipe::reindex::{Reconciled, reconcile};
 use finpipe::store::Store;
 use finpipe::universe::Universe;
 
@@ -187,6 +189,26 @@ impl Context {
             .map_err(|e| Failure::failed(format!("job table {}: {e}", library.db.display())))
     }
 
+    /// The library for a command that only reads local state (`status`,
+    /// `jobs`, `verify`, `reindex`): it must exist already, so a mistyped
+    /// `--data-dir` is a usage error (exit 2) and never an empty new library.
+    pub fn existing_library(&self, adjusted: bool) -> Result<Library, Failure> {
+        let library = self.library(adjusted);
+        if library.data_dir.is_dir() {
+            return Ok(library);
+        }
+        Err(Failure::usage(format!(
+            "there is no library at {}: check --data-dir (or FINPIPE_DATA_DIR{}); \
+             `finpipe backfill` creates one",
+            library.data_dir.display(),
+            if adjusted {
+                "; --adjusted reads data-adjusted/ by default"
+            } else {
+                ""
+            }
+        )))
+    }
+
     /// Closes a table from [`Context::open_table`] when a command is done
     /// with it: its WAL folded into the file, a failure reported. (A table
     /// dropped on an early return is closed too, silently.)
@@ -208,6 +230,7 @@ pub async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, Failure
     let library = context.library(args.work.adjusted);
     let mut request = plan_request(context, tickers, &args.work)?;
     let mut table = context.open_table(&library)?;
+    check_coverage(context, &library, &mut table, &request)?;
     request.flat = flat_choice(context, &request, &args.work.sources, &table).await?;
     let outcome =
         plan(&mut table, &request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
@@ -244,6 +267,7 @@ pub async fn plan_and_drain(
     let mut request = plan_request(context, tickers, work)?;
     let _lock = take_lock(&library, run)?;
     let mut table = context.open_table(&library)?;
+    check_coverage(context, &library, &mut table, &request)?;
     request.flat = flat_choice(context, &request, &work.sources, &table).await?;
     let outcome =
         plan(&mut table, &request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
@@ -253,6 +277,62 @@ pub async fn plan_and_drain(
         print_plan(&outcome, &library);
     }
     drain(context, &library, run).await
+}
+
+/// Checks the request's series' coverage against the library's files before
+/// planning (rebuilt where the table has none, forgotten where a covered
+/// file is gone) and says what it did.
+fn check_coverage(
+    context: &Context,
+    library: &Library,
+    table: &mut JobTable,
+    request: &PlanRequest,
+) -> Result<(), Failure> {
+    let store = context.open_store(library)?;
+    let found = reconcile(
+        table,
+        &store,
+        &request.tickers,
+        &request.timeframes,
+        request.basis,
+    )
+    .map_err(|e| Failure::failed(e.to_string()))?;
+    print_reconciled(&found, context.quiet);
+    Ok(())
+}
+
+/// Says what a check of coverage against the files did (warnings only when
+/// `quiet`).
+pub(super) fn print_reconciled(found: &Reconciled, quiet: bool) {
+    for moved in &found.quarantined {
+        output::warn(&format!(
+            "{} cannot be read and was moved to {} (kept, not deleted); its period is \
+             fetched again. Why: {}",
+            moved.path.display(),
+            moved.moved_to.display(),
+            moved.reason
+        ));
+    }
+    for lost in &found.lost {
+        output::warn(&format!(
+            "{} {} {}: covered ({}) but its file {} is gone: fetched again",
+            lost.ticker,
+            lost.timeframe,
+            lost.period,
+            lost.days,
+            lost.path.display()
+        ));
+    }
+    if !found.rebuilt.is_empty() && !quiet {
+        let files: usize = found.rebuilt.iter().map(|r| r.files).sum();
+        output::note(&format!(
+            "the job table knew nothing of {} series that have files: their coverage \
+             was rebuilt from {} file footer{}, so they are not fetched again",
+            found.rebuilt.len(),
+            files,
+            plural(files)
+        ));
+    }
 }
 
 /// The validated plan request: dates checked, `--end` clamped to today.
@@ -355,7 +435,7 @@ pub(super) fn print_plan(outcome: &PlanOutcome, library: &Library) {
             },
         ));
     }
-    println!(
+    outln!(
         "planned {} REST job{}, {} flat-file job{} ({} day file{}), {} grouped-daily job{} and {} derive job{}; {} series already up to date; {} failed job{} re-queued ({})",
         outcome.rest_jobs,
         plural(outcome.rest_jobs),
@@ -503,10 +583,16 @@ fn report(
     if to_stderr {
         eprintln!("{line}");
     } else {
-        println!("{line}");
+        outln!("{line}");
     }
     if let Some(fatal) = &summary.fatal {
-        return Err(Failure::usage(fatal.clone()));
+        // A refused key is the configuration's (2); a full or read-only disk
+        // is a storage failure (1). Either way the jobs were given back.
+        return Err(if fatal.kind.is_usage() {
+            Failure::usage(fatal.message.clone())
+        } else {
+            Failure::failed(fatal.message.clone())
+        });
     }
     if summary.interrupted {
         return Ok(Exit::Interrupted);

@@ -58,9 +58,9 @@ pub fn run(context: &Context) -> Result<Exit, Failure> {
         .map(|(_, (v, _))| v.chars().count())
         .max()
         .unwrap_or(0);
-    println!("{:<15} {:<width$}  source", "setting", "value");
+    outln!("{:<15} {:<width$}  source", "setting", "value");
     for (name, (value, origin)) in rows {
-        println!("{name:<15} {value:<width$}  {origin}");
+        outln!("{name:<15} {value:<width$}  {origin}");
     }
     Ok(Exit::Ok)
 }

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use chrono::Days;
 use clap::Args;
+use finpipe::calendar::market_today;
 use finpipe::config::{Origin, Secret, Setting};
 use finpipe::discover::DiscoverRequest;
 use finpipe::model::{Category, Ticker, Timeframe};
-use finpipe::plan::market_today;
 use finpipe::polygon::RateLimit;
 use finpipe::simulator::s3::FlatServe;
 use finpipe::simulator::{SimConfig, Simulator};

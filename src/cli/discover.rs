@@ -152,7 +152,7 @@ pub fn print_summary(outcome: &Outcome, requests: u64) {
         .count();
     let category = universe.category.map_or("universe", |c| c.name());
     let pages = outcome.pages;
-    println!(
+    outln!(
         "{category}: {} tickers ({}{}) in {pages} page{}, {requests} request{} -> {}",
         universe.count,
         if breakdown.is_empty() {

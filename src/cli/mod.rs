@@ -2,12 +2,26 @@
 //! to exit codes. Everything the user sees is printed from here (and its
 //! submodules); the library never prints.
 
+/// `println!` for command output: a closed stdout (a pipe to `head`) ends
+/// the command quietly instead of panicking. Every line the commands print
+/// goes through it.
+macro_rules! outln {
+    () => {
+        $crate::cli::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod backfill;
 mod config_cmd;
+#[cfg(feature = "simulator")]
 mod demo;
 mod discover;
 mod output;
 mod progress;
+#[cfg(feature = "simulator")]
 mod simulator;
 mod sources;
 mod status;
@@ -22,6 +36,22 @@ use finpipe::clock::{Clock, NOW_VAR};
 use finpipe::config::{API_KEY_VARS, Config, Environment, Overrides, Secret};
 use finpipe::flatfiles::{FlatFiles, S3Settings};
 use finpipe::polygon::{ApiError, Client, ClientOptions, RetryPolicy};
+
+/// Writes command output to stdout. When stdout is closed (the reader of a
+/// pipe went away, as `head` does), the command ends at once with exit 0 and
+/// no message, as Unix tools do: nobody is left to read the rest. Any other
+/// write error is reported on stderr and exits 1.
+pub fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        output::error(&format!("cannot write the output: {e}"));
+        std::process::exit(Exit::Failed as i32);
+    }
+}
 
 /// Exit codes, the same for every command (README "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,17 +105,31 @@ impl From<ApiError> for Failure {
     }
 }
 
-const EXAMPLES: &str = "\
-Examples:
-  finpipe demo                                  # everything offline, against the built-in simulator
-  finpipe discover etf --limit 500              # writes universe/etf_<YYYYMMDD>.json
+/// The examples after `--help`; `finpipe demo` leads them when the simulator
+/// is built in (the `simulator` feature).
+macro_rules! examples {
+    ($($demo:literal)?) => {
+        concat!(
+            "Examples:\n",
+            $($demo,)?
+            "  finpipe discover etf --limit 500              # writes universe/etf_<YYYYMMDD>.json
   finpipe discover options --underlying AAPL
   finpipe backfill universe/etf_20241201.json --timeframes 1m,1d --start 2024-01-01
   finpipe run-once AAPL --timeframes 1h,1d --start 2024-11-01
   finpipe status
   finpipe config                                # effective settings and where they came from
 
-Exit codes: 0 all done, 1 some work failed, 2 usage or configuration error, 3 another run holds the lock, 130 interrupted.";
+Exit codes: 0 all done, 1 some work failed, 2 usage or configuration error, 3 another run holds the lock, 130 interrupted."
+        )
+    };
+}
+
+#[cfg(feature = "simulator")]
+const EXAMPLES: &str = examples!(
+    "  finpipe demo                                  # everything offline, against the built-in simulator\n"
+);
+#[cfg(not(feature = "simulator"))]
+const EXAMPLES: &str = examples!();
 
 /// Builds and keeps up to date a local library of historical market bars from
 /// Polygon.io / Massive.
@@ -197,6 +241,8 @@ enum Command {
     Update(update::UpdateArgs),
     /// Check the library (schema, order, OHLC, missing trading days); --fix fetches the holes
     Verify(verify::VerifyArgs),
+    /// Rebuild the job table's coverage from the library's files (after a lost or new job table)
+    Reindex(verify::ReindexArgs),
     /// Run the jobs in the table
     Run(backfill::RunCmdArgs),
     /// Backfill one ticker, without a universe file
@@ -211,8 +257,10 @@ enum Command {
     )]
     Config,
     /// Run finpipe end to end against the built-in simulator: no key, no network
+    #[cfg(feature = "simulator")]
     Demo(demo::DemoArgs),
     /// Serve the built-in Polygon simulator on loopback (for trying finpipe and for benchmarks)
+    #[cfg(feature = "simulator")]
     Simulator(simulator::SimulatorArgs),
     /// Print a shell completion script: finpipe completions bash > /etc/bash_completion.d/finpipe
     #[command(after_help = COMPLETION_EXAMPLES)]
@@ -318,21 +366,22 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Command::Plan(args) => backfill::run_plan(&context, args).await,
             Command::Update(args) => update::run(&context, args).await,
             Command::Verify(args) => verify::run(&context, args).await,
+            Command::Reindex(args) => verify::run_reindex(&context, args).await,
             Command::Run(args) => backfill::run_queue(&context, args).await,
             Command::RunOnce(args) => backfill::run_once(&context, args).await,
             Command::Status(args) => status::run_status(&context, args).await,
             Command::Jobs(args) => status::run_jobs(&context, args).await,
             Command::Config => config_cmd::run(&context),
+            #[cfg(feature = "simulator")]
             Command::Demo(args) => interruptible(demo::run(&context, args)).await,
+            #[cfg(feature = "simulator")]
             Command::Simulator(args) => simulator::run(&context, args).await,
             Command::Completions { shell } => {
                 use clap::CommandFactory;
-                clap_complete::generate(
-                    shell,
-                    &mut Cli::command(),
-                    "finpipe",
-                    &mut std::io::stdout(),
-                );
+                // Into memory first: clap_complete panics on a write error.
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "finpipe", &mut script);
+                write_stdout(format_args!("{}", String::from_utf8_lossy(&script)));
                 Ok(Exit::Ok)
             }
         }

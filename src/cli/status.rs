@@ -117,22 +117,36 @@ fn time(ms: Option<i64>) -> String {
 }
 
 pub async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Failure> {
-    context.api_key()?;
     let ticker = args
         .ticker
         .map(Ticker::new)
         .transpose()
         .map_err(|e| Failure::usage(e.to_string()))?;
-    let library = context.library(args.adjusted);
+    let library = context.existing_library(args.adjusted)?;
     let table = context.open_table(&library)?;
     let store = context.open_store(&library)?;
     let counts = table.counts().map_err(|e| Failure::failed(e.to_string()))?;
     let failed = table
         .list(Some(JobState::Failed), 50)
         .map_err(|e| Failure::failed(e.to_string()))?;
-    let files = store
-        .scan(ticker.as_ref())
-        .map_err(|e| Failure::failed(e.to_string()))?;
+    // One unreadable file must not hide the rest of the library.
+    let mut files = Vec::new();
+    let mut unreadable = Vec::new();
+    for file in store
+        .scan_all(ticker.as_ref())
+        .map_err(|e| Failure::failed(e.to_string()))?
+    {
+        match file {
+            Ok(file) => files.push(file),
+            Err(e) => unreadable.push((e.path().display().to_string(), e.to_string())),
+        }
+    }
+    let quarantined: Vec<String> = store
+        .quarantined()
+        .map_err(|e| Failure::failed(e.to_string()))?
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
     let mut series: BTreeMap<(String, Timeframe), Series> = BTreeMap::new();
     for file in files
         .iter()
@@ -171,18 +185,20 @@ pub async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Fai
             "failed": failed.iter().map(|j| json!({
                 "id": j.id, "job": describe(j), "attempts": j.attempts, "error": j.last_error,
             })).collect::<Vec<_>>(),
+            "unreadable": unreadable.iter().map(|(path, error)| json!({"path": path, "error": error})).collect::<Vec<_>>(),
+            "quarantine": {"dir": store.quarantine_dir().display().to_string(), "files": quarantined},
             "series": series.iter().map(|((t, tf), s)| json!({
                 "ticker": t, "timeframe": tf.to_string(), "files": s.files, "rows": s.rows,
                 "first": s.first.map(|_| time(s.first)), "last": s.last.map(|_| time(s.last)),
             })).collect::<Vec<_>>(),
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&body).map_err(|e| Failure::failed(e.to_string()))?
         );
         return Ok(Exit::Ok);
     }
-    println!(
+    outln!(
         "jobs: {} pending, {} running, {} done, {} failed ({})",
         counts.pending,
         counts.running,
@@ -191,11 +207,32 @@ pub async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Fai
         library.db.display()
     );
     for job in &failed {
-        println!(
+        outln!(
             "  failed {} after {} attempts: {}",
             describe(job),
             job.attempts,
             job.last_error.as_deref().unwrap_or("?")
+        );
+    }
+    for (path, error) in &unreadable {
+        outln!(
+            "unreadable: {path}: {error} (the next backfill or update moves it to the \
+             quarantine and fetches its period again)"
+        );
+    }
+    if !quarantined.is_empty() {
+        outln!(
+            "quarantine: {} file{} moved aside in {} (kept, not deleted): {}{}",
+            quarantined.len(),
+            if quarantined.len() == 1 { "" } else { "s" },
+            store.quarantine_dir().display(),
+            quarantined
+                .iter()
+                .take(5)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            if quarantined.len() > 5 { ", …" } else { "" }
         );
     }
     for c in &coverage {
@@ -215,9 +252,9 @@ pub async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Fai
         if c.up_to.len() > 3 {
             line.push_str(", …");
         }
-        println!("{line}");
+        outln!("{line}");
         for h in &c.holes {
-            println!(
+            outln!(
                 "        hole: {} {}..{} ({} day{})",
                 h.ticker,
                 h.range.start,
@@ -227,20 +264,25 @@ pub async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Fai
             );
         }
     }
-    println!(
+    outln!(
         "library {} ({}): {} series",
         library.data_dir.display(),
         library.basis.name(),
         series.len()
     );
     if !series.is_empty() {
-        println!(
+        outln!(
             "  {:<24} {:>4} {:>6} {:>10}  {:<20}  {:<20}",
-            "ticker", "tf", "files", "rows", "first", "last"
+            "ticker",
+            "tf",
+            "files",
+            "rows",
+            "first",
+            "last"
         );
     }
     for ((ticker, tf), s) in &series {
-        println!(
+        outln!(
             "  {:<24} {:>4} {:>6} {:>10}  {:<20}  {:<20}",
             ticker,
             tf.to_string(),
@@ -315,8 +357,7 @@ enum JobsCommand {
 }
 
 pub async fn run_jobs(context: &Context, args: JobsArgs) -> Result<Exit, Failure> {
-    context.api_key()?;
-    let library = context.library(args.adjusted);
+    let library = context.existing_library(args.adjusted)?;
     let mut table = context.open_table(&library)?;
     let db_error = |e: finpipe::jobs::JobError| Failure::failed(e.to_string());
     match args.command {
@@ -325,7 +366,7 @@ pub async fn run_jobs(context: &Context, args: JobsArgs) -> Result<Exit, Failure
                 .list(state.map(JobState::from), limit)
                 .map_err(db_error)?;
             for job in &jobs {
-                println!(
+                outln!(
                     "{:<8} {} attempts={} rows={} requests={}{}",
                     job.state.as_str(),
                     describe(job),
@@ -339,21 +380,21 @@ pub async fn run_jobs(context: &Context, args: JobsArgs) -> Result<Exit, Failure
                 );
             }
             if jobs.is_empty() {
-                println!("no jobs");
+                outln!("no jobs");
             }
         }
         JobsCommand::Retry { .. } => {
             let n = table
                 .requeue_failed(None, finpipe::engine::wall_ms())
                 .map_err(db_error)?;
-            println!(
+            outln!(
                 "{n} failed job{} re-queued; `finpipe run` runs them",
                 if n == 1 { "" } else { "s" }
             );
         }
         JobsCommand::Clear { .. } => {
             let n = table.clear_done().map_err(db_error)?;
-            println!("{n} done job{} deleted", if n == 1 { "" } else { "s" });
+            outln!("{n} done job{} deleted", if n == 1 { "" } else { "s" });
         }
     }
     context.close_table(table, &library)?;

@@ -1,19 +1,108 @@
 //! `finpipe verify`: checks the library and, with `--fix`, fetches the
 //! missing trading days again.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use clap::Args;
 use finpipe::engine::wall_ms;
+use finpipe::lock::{LockError, LockMode, acquire};
 use finpipe::model::{Basis, Ticker, Timeframe};
-use finpipe::plan::{PlanOutcome, PlanRequest, plan};
-use finpipe::ranges::DateRange;
-use finpipe::resample::derivable_from_minutes;
-use finpipe::verify::{Report, verify};
+use finpipe::plan::PlanError;
+use finpipe::reindex::{reconcile_library, reindex};
+use finpipe::verify::{Coverage, Problem, Report, plan_fixes, verify};
 
-use super::backfill::{Library, RunArgs, drain, print_plan, take_lock};
+use super::backfill::{Library, RunArgs, drain, print_plan, print_reconciled, take_lock};
 use super::{Context, Exit, Failure};
+
+const REINDEX_EXAMPLES: &str = "\
+Examples:
+  finpipe reindex                  # after restoring a library without its job table
+  finpipe reindex --json | jq '.lost'";
+
+#[derive(Debug, Args)]
+#[command(after_help = REINDEX_EXAMPLES)]
+pub struct ReindexArgs {
+    /// Reindex the split-adjusted library
+    #[arg(long)]
+    adjusted: bool,
+    /// Print what was found as JSON
+    #[arg(long)]
+    json: bool,
+    /// If a run holds the lock, wait for it instead of exiting with code 3
+    #[arg(long)]
+    wait: bool,
+}
+
+/// `finpipe reindex`: the job table's coverage rebuilt from the library's
+/// file footers, and covered periods whose file is gone forgotten. Local
+/// state only: no key, no request.
+pub async fn run_reindex(context: &Context, args: ReindexArgs) -> Result<Exit, Failure> {
+    let library = context.existing_library(args.adjusted)?;
+    let _lock = acquire(&library.db, LockMode::Exclusive, args.wait).map_err(|e| match e {
+        LockError::Held { .. } => Failure {
+            exit: Exit::Locked,
+            message: e.to_string(),
+        },
+        other => Failure::failed(other.to_string()),
+    })?;
+    let mut table = context.open_table(&library)?;
+    let store = context.open_store(&library)?;
+    let basis = Basis::from_adjusted(args.adjusted);
+    let found = tokio::task::block_in_place(|| reindex(&mut table, &store, basis))
+        .map_err(|e| Failure::failed(e.to_string()))?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&found)
+            .map_err(|e| Failure::failed(format!("cannot write JSON: {e}")))?;
+        outln!("{text}");
+        return Ok(Exit::Ok);
+    }
+    for series in &found.rebuilt {
+        let ranges: Vec<String> = series.covered.iter().map(ToString::to_string).collect();
+        outln!(
+            "{} {}: {} file{}, {} bars, covered {}",
+            series.ticker,
+            series.timeframe,
+            series.files,
+            if series.files == 1 { "" } else { "s" },
+            series.rows,
+            ranges.join(", ")
+        );
+    }
+    for moved in &found.quarantined {
+        outln!(
+            "{}: unreadable, moved to {} ({})",
+            moved.path.display(),
+            moved.moved_to.display(),
+            moved.reason
+        );
+    }
+    for lost in &found.lost {
+        outln!(
+            "{} {} {}: lost: covered {} but {} is gone (the next run fetches it again)",
+            lost.ticker,
+            lost.timeframe,
+            lost.period,
+            lost.days,
+            lost.path.display()
+        );
+    }
+    outln!(
+        "reindex: {} series with files in {}, {} covered series, {} lost period{}, {} file{} quarantined, {} unreadable",
+        found.rebuilt.len(),
+        library.data_dir.display(),
+        found.series,
+        found.lost.len(),
+        if found.lost.len() == 1 { "" } else { "s" },
+        found.quarantined.len(),
+        if found.quarantined.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        found.unreadable,
+    );
+    Ok(Exit::Ok)
+}
 
 const VERIFY_EXAMPLES: &str = "\
 Examples:
@@ -45,18 +134,22 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(context: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
-    context.api_key()?;
-    let library = context.library(args.adjusted);
+    // Only --fix asks the API for anything.
+    if args.fix {
+        context.api_key()?;
+    }
+    let library = context.existing_library(args.adjusted)?;
     let tickers = args
         .tickers
         .iter()
         .map(|t| Ticker::new(t.as_str()).map_err(|e| Failure::usage(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
     let mut report = check(context, &library, &tickers, args.timeframe).await?;
-    if args.fix && report.problems.iter().any(|p| p.hole().is_some()) {
+    let fixable = |p: &Problem| p.hole().is_some() || p.kind == "unreadable";
+    if args.fix && report.problems.iter().any(fixable) {
         let planned = fix(context, &library, &report, &args).await?;
         if !args.json {
-            println!(
+            outln!(
                 "fix: {} missing range{} planned again",
                 planned,
                 if planned == 1 { "" } else { "s" }
@@ -67,7 +160,7 @@ pub async fn run(context: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
     if args.json {
         let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Failure::failed(format!("cannot write JSON: {e}")))?;
-        println!("{text}");
+        outln!("{text}");
     } else {
         for p in &report.problems {
             let place = p
@@ -75,12 +168,15 @@ pub async fn run(context: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
                 .as_deref()
                 .map(|period| format!(" {period}"))
                 .unwrap_or_default();
-            println!(
+            outln!(
                 "{} {}{place}: {}: {}",
-                p.ticker, p.timeframe, p.kind, p.detail
+                p.ticker,
+                p.timeframe,
+                p.kind,
+                p.detail
             );
         }
-        println!(
+        outln!(
             "verify: {} series, {} files, {} bars checked in {}: {} problem{}",
             report.series,
             report.files,
@@ -104,11 +200,31 @@ async fn check(
     timeframe: Option<Timeframe>,
 ) -> Result<Report, Failure> {
     let store = Arc::new(context.open_store(library)?);
+    let coverage = read_coverage(context, library)?;
     let tickers = tickers.to_vec();
-    tokio::task::spawn_blocking(move || verify(&store, &tickers, timeframe))
+    tokio::task::spawn_blocking(move || verify(&store, &coverage, &tickers, timeframe))
         .await
         .map_err(|e| Failure::failed(format!("verify stopped: {e}")))?
         .map_err(|e| Failure::failed(e.to_string()))
+}
+
+/// The job table's coverage of the library's basis, by series; none when
+/// there is no job table yet.
+fn read_coverage(context: &Context, library: &Library) -> Result<Coverage, Failure> {
+    let mut coverage = Coverage::new();
+    if !library.db.exists() {
+        return Ok(coverage);
+    }
+    let table = context.open_table(library)?;
+    for (ticker, tf, basis, range) in table
+        .all_coverage()
+        .map_err(|e| Failure::failed(e.to_string()))?
+    {
+        if basis == library.basis {
+            coverage.entry((ticker, tf)).or_default().push(range);
+        }
+    }
+    Ok(coverage)
 }
 
 /// Forgets the coverage of every hole and plans it again (a derived
@@ -123,57 +239,20 @@ async fn fix(
     let _lock = take_lock(library, &args.run)?;
     let mut table = context.open_table(library)?;
     let basis = Basis::from_adjusted(args.adjusted);
-    // The timeframes missing each (ticker, range): planned together, so a
-    // derived timeframe is rebuilt from 1m fetched in the same plan.
-    let mut holes: BTreeMap<(Ticker, DateRange), BTreeSet<Timeframe>> = BTreeMap::new();
-    for problem in &report.problems {
-        if let (Some(range), Ok(ticker), Ok(tf)) = (
-            problem.hole(),
-            Ticker::new(problem.ticker.as_str()),
-            problem.timeframe.parse::<Timeframe>(),
-        ) {
-            holes.entry((ticker, range)).or_default().insert(tf);
-        }
-    }
-    // Forget every hole's coverage first, so each plan sees the same state.
-    for ((ticker, range), timeframes) in &holes {
-        for tf in timeframes {
-            table
-                .remove_coverage(ticker, *tf, basis, *range)
-                .map_err(|e| Failure::failed(e.to_string()))?;
-        }
-    }
-    let mut total = PlanOutcome::default();
-    for ((ticker, range), timeframes) in &holes {
-        let mut timeframes = timeframes.clone();
-        let derived = timeframes
-            .iter()
-            .any(|tf| *tf != Timeframe::MINUTE && derivable_from_minutes(*tf));
-        // Rebuilding a derived file from 1m needs the ticker's 1m series: a
-        // library without it fetches the derived timeframe itself.
-        let has_minutes = !table
-            .coverage(ticker, Timeframe::MINUTE, basis)
-            .map_err(|e| Failure::failed(e.to_string()))?
-            .is_empty();
-        if derived && has_minutes {
-            timeframes.insert(Timeframe::MINUTE);
-        }
-        let request = PlanRequest {
-            tickers: vec![ticker.clone()],
-            timeframes: timeframes.into_iter().collect(),
-            range: *range,
-            basis,
-            starts: Default::default(),
-            flat: None,
-        };
-        let outcome =
-            plan(&mut table, &request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
-        total.rest_jobs += outcome.rest_jobs;
-        total.derive_jobs += outcome.derive_jobs;
-        total.grouped_jobs += outcome.grouped_jobs;
-        total.closed_ranges += outcome.closed_ranges;
-    }
-    let planned = holes.len();
+    // Unreadable files moved aside and covered periods without a file
+    // forgotten first: both are planned with the report's holes.
+    let store = context.open_store(library)?;
+    let found =
+        reconcile_library(&mut table, &store, basis).map_err(|e| Failure::failed(e.to_string()))?;
+    print_reconciled(&found, context.quiet || args.json);
+    let mut report = report.clone();
+    report.problems.extend(found.lost.iter().map(Problem::from));
+    let fixes = plan_fixes(&mut table, &report, basis, wall_ms()).map_err(|e| match e {
+        PlanError::Jobs(e) => Failure::failed(e.to_string()),
+        other => Failure::usage(other.to_string()),
+    })?;
+    let total = fixes.outcome;
+    let planned = fixes.ranges;
     context.close_table(table, library)?;
     if !context.quiet && !args.json {
         print_plan(&total, library);

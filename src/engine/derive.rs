@@ -2,16 +2,21 @@
 //! only for windows whose minutes are all fetched, so a page or a crash inside
 //! an hour never leaves a partial bar. Also the `derive` job, which does the
 //! same for stored 1m bars without any request.
+//!
+//! Owns the helpers the REST job (`rest.rs`) shares with it: [`rederive`] and
+//! [`coverage_earned`]. The dependency runs one way: `rest` uses `derive`.
 
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
-use super::rest::coverage_earned;
+use chrono::{DateTime, NaiveDate, Utc};
+
 use super::{Finish, JobFailure, Shared};
-use crate::jobs::{Closing, Job};
+use crate::calendar::{complete_days, market_today};
+use crate::jobs::{Closing, CoverageGrant, Job};
 use crate::model::{Bar, Ticker, Timeframe, period_of};
-use crate::plan::market_today;
+use crate::ranges::DateRange;
 use crate::resample::derive;
 use crate::store::{Source, Store, StoreError};
 
@@ -42,6 +47,7 @@ pub(crate) fn rederive(
     targets: &[Timeframe],
     periods: &BTreeSet<String>,
     frontier: Option<i64>,
+    covered: Option<DateRange>,
 ) -> Result<u64, StoreError> {
     let _serialised = ticker_lock(ticker);
     let class = ticker.asset_class();
@@ -64,7 +70,14 @@ pub(crate) fn rederive(
                 .filter(|b| period_of(class, *target, b.timestamp) == *period && !straddles(b))
                 .collect();
             written += bars.len() as u64;
-            store.replace_period(ticker, *target, period, &bars, Source::Derived)?;
+            store.replace_period_covered(
+                ticker,
+                *target,
+                period,
+                &bars,
+                Source::Derived,
+                covered,
+            )?;
         }
     }
     Ok(written)
@@ -85,6 +98,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     let end = job.range.end.min(market_today(now));
     let store = Arc::clone(&shared.store);
     let (ticker, target, range) = (job.ticker.clone(), job.timeframe, job.range);
+    let covered = coverage_earned(job, end, now).map(|grant| grant.range);
     let rows = tokio::task::spawn_blocking(move || {
         let periods: BTreeSet<String> = store
             .periods(&ticker, Timeframe::MINUTE)?
@@ -95,7 +109,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
                 (first.as_str()..=last.as_str()).contains(&p.as_str())
             })
             .collect();
-        rederive(&store, &ticker, &[target], &periods, None)
+        rederive(&store, &ticker, &[target], &periods, None, covered)
     })
     .await
     .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
@@ -105,5 +119,25 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
             coverage: coverage_earned(job, end, shared.options.clock.now()),
             ..Closing::default()
         },
+    })
+}
+
+/// The coverage a job earned: its days through `end`, for its timeframe and
+/// the derived ones, up to the last day whose session had ended at `as_of`.
+/// `None` when no day had.
+pub(super) fn coverage_earned(
+    job: &Job,
+    end: NaiveDate,
+    as_of: DateTime<Utc>,
+) -> Option<CoverageGrant> {
+    let asked = DateRange::new(job.range.start, end)?;
+    let range = complete_days(asked, job.ticker.asset_class().calendar(), as_of)?;
+    let mut timeframes = vec![job.timeframe];
+    timeframes.extend(job.derived.iter().copied());
+    Some(CoverageGrant {
+        tickers: vec![job.ticker.clone()],
+        timeframes,
+        basis: job.basis,
+        range,
     })
 }

@@ -18,22 +18,20 @@
 //!
 //! Flat-file downloads do not spend the REST rate limit.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use super::derive::rederive;
-use super::flat_day::{self, DayOutcome};
+use super::flat_day::{self, DayOutcome, flat_failure, merge_ticker};
 use super::{Finish, JobFailure, Shared, db, lease_ms, on_lanes, wall_ms};
-use crate::flatfiles::{Dataset, DayFile, DecodeError, FileKind, FlatFileError, FlatFiles};
+use crate::calendar::complete_days;
+use crate::flatfiles::{Dataset, DayFile, DecodeError, FileKind, FlatFiles};
 use crate::jobs::{Closing, Job};
-use crate::model::{Bar, Ticker, Timeframe, period_of};
-use crate::plan::{FlatChoice, last_complete_day};
-use crate::ranges::DateRange;
+use crate::model::Ticker;
+use crate::sources::FlatChoice;
 use crate::store::staging::{StagedDay, StagedWriter};
-use crate::store::{Source, Store, StoreError};
 
 pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFailure> {
     let Some(flat) = shared.options.flat.clone() else {
@@ -186,14 +184,6 @@ fn source_of(job: &Job) -> Result<(Dataset, FileKind), JobFailure> {
     Ok((dataset, kind))
 }
 
-pub(super) fn flat_failure(error: FlatFileError) -> JobFailure {
-    if error.is_transient() {
-        JobFailure::Transient(error.to_string())
-    } else {
-        JobFailure::Permanent(error.to_string())
-    }
-}
-
 /// Downloads one day file and stages the wanted rows at `path`. Returns the
 /// rows kept and the object's ETag. On any error nothing is left at `path`.
 async fn stage_day(
@@ -246,6 +236,8 @@ async fn merge_staged(
     );
     let store = Arc::clone(&shared.store);
     let (tf, derived) = (job.timeframe, job.derived.clone());
+    let now = shared.options.clock.now();
+    let covered = complete_days(job.range, targets[0].asset_class().calendar(), now);
     let rows_new: u64 = on_lanes(targets.to_vec(), move |part| {
         let mut rows_new = 0u64;
         let mut bars = Vec::new();
@@ -254,7 +246,7 @@ async fn merge_staged(
             for day in days.iter() {
                 day.read_into(ticker.as_str(), &mut bars)?;
             }
-            rows_new += merge_ticker(&store, ticker, tf, &derived, &bars)?;
+            rows_new += merge_ticker(&store, ticker, tf, &derived, &bars, covered)?;
         }
         Ok(rows_new)
     })
@@ -263,29 +255,6 @@ async fn merge_staged(
     .sum();
     shared.reporter.page_stored(job, 0, rows_new);
     Ok(rows_new)
-}
-
-/// One ticker's bars of the job into its period file(s) and derived files.
-pub(super) fn merge_ticker(
-    store: &Store,
-    ticker: &Ticker,
-    tf: Timeframe,
-    derived: &[Timeframe],
-    bars: &[Bar],
-) -> Result<u64, StoreError> {
-    if bars.is_empty() {
-        return Ok(0);
-    }
-    let summary = store.merge(ticker, tf, bars, Source::FlatFiles)?;
-    if !derived.is_empty() && tf == Timeframe::MINUTE {
-        let class = ticker.asset_class();
-        let periods: BTreeSet<String> = bars
-            .iter()
-            .map(|b| period_of(class, tf, b.timestamp))
-            .collect();
-        rederive(store, ticker, derived, &periods, None)?;
-    }
-    Ok(summary.rows_new as u64)
 }
 
 /// Marks the job's days covered for every target, up to the last day whose
@@ -298,8 +267,8 @@ async fn record_flat_coverage(
     let Some(first) = targets.first() else {
         return Ok(());
     };
-    let complete = last_complete_day(first.asset_class(), shared.options.clock.now());
-    let Some(range) = DateRange::new(job.range.start, job.range.end.min(complete)) else {
+    let now = shared.options.clock.now();
+    let Some(range) = complete_days(job.range, first.asset_class().calendar(), now) else {
         return Ok(());
     };
     let mut series = vec![job.timeframe];

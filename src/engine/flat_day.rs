@@ -8,18 +8,23 @@
 //!
 //! A job of several days stages them first (`flat.rs`) so that each ticker's
 //! period file is written once, not once per day.
+//!
+//! `flat.rs` is the parent and this module the child: the helpers both use
+//! ([`merge_ticker`], [`flat_failure`]) live here, and nothing here imports
+//! `flat`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc;
 
 use super::derive::rederive;
-use super::flat::{flat_failure, merge_ticker};
 use super::{JobFailure, Shared, db, lanes, lease_ms, on_lanes, wall_ms};
+use crate::calendar::complete_days;
 use crate::flatfiles::{DayFile, DayStats, FlatFileError, FlatFiles, TickerRun};
 use crate::jobs::Job;
-use crate::model::{AssetClass, Ticker, Timeframe, period_of};
+use crate::model::{AssetClass, Bar, Ticker, Timeframe, period_of};
+use crate::ranges::DateRange;
 use crate::store::{PreparedWrite, Source, Store, StoreError};
 
 /// How a one-day job ended.
@@ -45,6 +50,9 @@ pub(super) async fn ingest(
     class: AssetClass,
     targets: &[Ticker],
 ) -> Result<DayOutcome, JobFailure> {
+    // The job's days whose session has ended: what its files record as
+    // complete.
+    let covered = complete_days(job.range, class.calendar(), shared.options.clock.now());
     let lanes = lanes();
     let (runs_tx, runs_rx) = mpsc::channel::<Vec<TickerRun>>(lanes * 2);
     let runs_rx = Arc::new(Mutex::new(runs_rx));
@@ -55,7 +63,7 @@ pub(super) async fn ingest(
                 Arc::clone(&shared.store),
                 job.timeframe,
             );
-            tokio::task::spawn_blocking(move || prepare_runs(&store, tf, &runs))
+            tokio::task::spawn_blocking(move || prepare_runs(&store, tf, covered, &runs))
         })
         .collect();
     // The writers hold the receiver now: once they all failed it is gone, and
@@ -95,7 +103,7 @@ pub(super) async fn ingest(
         return Ok(DayOutcome::Lost);
     }
     let period = period_of(class, job.timeframe, day_ts);
-    let rows_new = show(shared, job, prepared, late, period).await?;
+    let rows_new = show(shared, job, prepared, late, period, covered).await?;
     shared.reporter.page_stored(job, stats.kept_rows, rows_new);
     Ok(DayOutcome::Written {
         rows_new,
@@ -176,6 +184,7 @@ impl Prepared {
 fn prepare_runs(
     store: &Store,
     tf: Timeframe,
+    covered: Option<DateRange>,
     runs: &Mutex<mpsc::Receiver<Vec<TickerRun>>>,
 ) -> Result<Prepared, StoreError> {
     let mut out = Prepared::default();
@@ -189,7 +198,7 @@ fn prepare_runs(
             return Ok(out);
         };
         for run in batch {
-            match store.prepare_merge(&run.ticker, tf, &run.bars, Source::FlatFiles)? {
+            match store.prepare_merge(&run.ticker, tf, &run.bars, Source::FlatFiles, covered)? {
                 Some(merge) => {
                     out.rows_new += merge.summary.rows_new as u64;
                     out.writes.extend(merge.writes);
@@ -209,6 +218,7 @@ async fn show(
     prepared: Prepared,
     late: Vec<TickerRun>,
     period: String,
+    covered: Option<DateRange>,
 ) -> Result<u64, JobFailure> {
     let Prepared {
         writes,
@@ -240,12 +250,12 @@ async fn show(
     rows_new += tokio::task::spawn_blocking(move || {
         let mut rows_new = 0;
         for run in &late {
-            rows_new += merge_ticker(&store, &run.ticker, tf, &derived, &run.bars)?;
+            rows_new += merge_ticker(&store, &run.ticker, tf, &derived, &run.bars, covered)?;
         }
         if derive {
             let periods = [period].into();
             for ticker in &tickers {
-                rederive(&store, ticker, &derived, &periods, None)?;
+                rederive(&store, ticker, &derived, &periods, None, covered)?;
             }
         }
         Ok::<_, StoreError>(rows_new)
@@ -253,4 +263,38 @@ async fn show(
     .await
     .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
     Ok(rows_new)
+}
+
+/// One ticker's bars of the job into its period file(s) and derived files,
+/// which record `covered` as complete.
+pub(super) fn merge_ticker(
+    store: &Store,
+    ticker: &Ticker,
+    tf: Timeframe,
+    derived: &[Timeframe],
+    bars: &[Bar],
+    covered: Option<DateRange>,
+) -> Result<u64, StoreError> {
+    if bars.is_empty() {
+        return Ok(0);
+    }
+    let summary = store.merge_covered(ticker, tf, bars, Source::FlatFiles, covered)?;
+    if !derived.is_empty() && tf == Timeframe::MINUTE {
+        let class = ticker.asset_class();
+        let periods: BTreeSet<String> = bars
+            .iter()
+            .map(|b| period_of(class, tf, b.timestamp))
+            .collect();
+        rederive(store, ticker, derived, &periods, None, covered)?;
+    }
+    Ok(summary.rows_new as u64)
+}
+
+/// A flat-file error as a job failure: retried when transient.
+pub(super) fn flat_failure(error: FlatFileError) -> JobFailure {
+    if error.is_transient() {
+        JobFailure::Transient(error.to_string())
+    } else {
+        JobFailure::Permanent(error.to_string())
+    }
 }

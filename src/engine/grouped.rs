@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::{Finish, JobFailure, Shared, db};
+use crate::calendar::complete_days;
 use crate::jobs::{Closing, Job};
 use crate::model::{Bar, Ticker, Timeframe};
-use crate::plan::{GroupedMarket, last_complete_day};
+use crate::plan::GroupedMarket;
 use crate::polygon::{ApiError, GroupedBar, endpoint};
-use crate::ranges::DateRange;
 use crate::store::{Source, StoreError};
 
 pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFailure> {
@@ -21,7 +21,8 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     let date = job.range.end;
     // Complete days as of before the request: what it returns is final only
     // for sessions that had ended by then.
-    let complete = last_complete_day(market.asset_class(), shared.options.clock.now());
+    let now = shared.options.clock.now();
+    let covered = complete_days(job.range, market.asset_class().calendar(), now);
     let id = job.id;
     let targets = db(shared, move |t| t.targets(id)).await?;
     let adjusted = job.basis.is_adjusted().to_string();
@@ -72,7 +73,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
                 continue;
             };
             rows_new += store
-                .merge(&ticker, Timeframe::DAY, &[bar], Source::Rest)?
+                .merge_covered(&ticker, Timeframe::DAY, &[bar], Source::Rest, covered)?
                 .rows_new as u64;
         }
         Ok::<_, StoreError>(rows_new)
@@ -80,7 +81,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     .await
     .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
     shared.reporter.page_stored(job, count, rows_new);
-    if let Some(range) = DateRange::new(job.range.start, job.range.end.min(complete)) {
+    if let Some(range) = covered {
         let basis = job.basis;
         db(shared, move |t| {
             t.add_coverage_all(&targets, &[Timeframe::DAY], basis, range)

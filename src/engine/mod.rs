@@ -5,6 +5,17 @@
 //! page recording progress after every page, and completes, fails or releases
 //! it. A stop request (Ctrl-C) ends claiming at once; jobs in flight give
 //! their job back after the page they are on, keeping its progress.
+//!
+//! Durable before vouched for: the library's writes skip their own fsyncs
+//! ([`fsutil::defer_durability`]), and every call that records something in
+//! the job table ([`db`]) first waits until every file written so far is on
+//! disk (one `syncfs`, shared by the calls waiting at the same time). So a
+//! power loss never leaves progress, coverage or a completion that vouches
+//! for bars in no file.
+//!
+//! Failures are classed by what the user must do ([`JobFailure`]): retry
+//! later, fix one job's input, or stop everything: a refused key, and a full
+//! or read-only disk, stop the run at once and give every job in flight back.
 
 mod derive;
 mod flat;
@@ -14,6 +25,7 @@ mod report;
 mod rest;
 mod table;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,10 +33,11 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
-pub use report::{FailedJob, JobOutcome, Reporter, RunSummary, Silent};
+pub use report::{FailedJob, Fatal, FatalKind, JobOutcome, Reporter, RunSummary, Silent};
 
 use crate::clock::Clock;
 use crate::flatfiles::FlatFiles;
+use crate::fsutil::{self, Deferral, StorageFault};
 use crate::jobs::{Closing, Job, JobError, JobKind, JobTable};
 use crate::polygon::{ApiError, Client};
 use crate::store::{Store, StoreError};
@@ -76,10 +89,56 @@ impl StopSignal {
 /// Why the engine could not run at all.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("job table: {0}")]
+    /// (Every job table error says that it is one.)
+    #[error(transparent)]
     Jobs(#[from] JobError),
+    /// The disk under the job table is full or read-only.
+    #[error("{}", fault.advice(path, "--db", &source.to_string()))]
+    TableStorage {
+        fault: StorageFault,
+        path: PathBuf,
+        source: JobError,
+    },
+    /// The library's files could not be made durable (or the library could
+    /// not be set up for it).
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("a worker task died: {0}")]
     Worker(String),
+}
+
+impl EngineError {
+    /// The storage fault under this error (a full or read-only disk, under
+    /// the library or the job table), if it is one.
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        match self {
+            Self::Store(error) => error.storage_fault(),
+            Self::Jobs(error) => storage_fault_in(error),
+            Self::TableStorage { fault, .. } => Some(*fault),
+            Self::Worker(_) => None,
+        }
+    }
+}
+
+/// The storage fault at the root of `error`, found by walking its sources:
+/// an `io::Error` of a fault's kind, or SQLite's "database or disk is full".
+fn storage_fault_in(error: &(dyn std::error::Error + 'static)) -> Option<StorageFault> {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && let Some(fault) = StorageFault::of(io.kind())
+        {
+            return Some(fault);
+        }
+        if let Some(rusqlite::Error::SqliteFailure(code, _)) =
+            error.downcast_ref::<rusqlite::Error>()
+            && code.code == rusqlite::ErrorCode::DiskFull
+        {
+            return Some(StorageFault::Full);
+        }
+        next = error.source();
+    }
+    None
 }
 
 /// How a job's run ended, short of failing.
@@ -103,14 +162,16 @@ pub(crate) enum JobFailure {
     Transient(String),
     /// This job cannot succeed as planned; other jobs may.
     Permanent(String),
-    /// Nothing can succeed (a rejected key): stop the run.
-    Fatal(String),
+    /// Nothing can succeed (a rejected key, a full or read-only disk): stop
+    /// the run. After a storage failure the jobs are given back, to run
+    /// again once the user made room.
+    Fatal(FatalKind, String),
 }
 
 impl From<ApiError> for JobFailure {
     fn from(error: ApiError) -> Self {
         if error.is_fatal() {
-            Self::Fatal(error.to_string())
+            Self::Fatal(FatalKind::Refused, error.to_string())
         } else if error.is_transient() {
             Self::Transient(error.to_string())
         } else {
@@ -121,13 +182,24 @@ impl From<ApiError> for JobFailure {
 
 impl From<StoreError> for JobFailure {
     fn from(error: StoreError) -> Self {
-        Self::Permanent(error.to_string())
+        match error.storage_fault() {
+            Some(fault) => Self::Fatal(FatalKind::Storage(fault), error.to_string()),
+            None => Self::Permanent(error.to_string()),
+        }
     }
 }
 
 impl From<EngineError> for JobFailure {
     fn from(error: EngineError) -> Self {
-        Self::Transient(error.to_string())
+        match (error.storage_fault(), error) {
+            (Some(fault), error) => Self::Fatal(FatalKind::Storage(fault), error.to_string()),
+            // Files that could not be made durable cannot be vouched for,
+            // and nothing written after them can: stop.
+            (None, EngineError::Store(error)) => {
+                Self::Fatal(FatalKind::WriteBack, error.to_string())
+            }
+            (None, error) => Self::Transient(error.to_string()),
+        }
     }
 }
 
@@ -136,6 +208,11 @@ pub(crate) struct Shared {
     pub(crate) table: TableThread,
     pub(crate) client: Client,
     pub(crate) store: Arc<Store>,
+    /// The library's writes, made durable by [`durable`] (`None`: no
+    /// `syncfs` here, so every write is durable by itself).
+    durability: Option<Arc<Deferral>>,
+    /// Where the job table is, for messages.
+    table_path: PathBuf,
     pub(crate) options: EngineOptions,
     pub(crate) reporter: Arc<dyn Reporter>,
     pub(crate) stop: StopSignal,
@@ -162,14 +239,20 @@ impl Engine {
         stop: StopSignal,
     ) -> Result<Self, EngineError> {
         let options_concurrency = options.concurrency.max(1);
+        let table_path = table.path().to_path_buf();
         let table = TableThread::start(table).map_err(|e| {
             EngineError::Worker(format!("cannot start the job table's thread: {e}"))
         })?;
+        let durability = fsutil::defer_durability(store.root())
+            .map_err(|e| StoreError::io("open", store.root(), e))?
+            .map(Arc::new);
         Ok(Self {
             shared: Arc::new(Shared {
                 table,
                 client,
                 store,
+                durability,
+                table_path,
                 options,
                 reporter,
                 stop,
@@ -184,7 +267,7 @@ impl Engine {
     /// Runs jobs until none is left (or the stop signal, or `max_jobs`).
     pub async fn run(&self) -> Result<RunSummary, EngineError> {
         let shared = &self.shared;
-        let counts = db(shared, |t| t.counts()).await?;
+        let counts = db_no_barrier(shared, |t| t.counts()).await?;
         shared
             .reporter
             .run_started((counts.pending + counts.running) as u64);
@@ -208,10 +291,16 @@ impl Engine {
             }
         }
         keeper.abort();
-        if let Some(error) = first_error {
-            return Err(error);
-        }
         let mut summary = lock(&shared.summary).clone();
+        if let Some(error) = first_error {
+            // A fatal stop already says why the run ended; what failed while
+            // the jobs were given back (the job table on the same full disk)
+            // is secondary.
+            if summary.fatal.is_none() {
+                return Err(error);
+            }
+            tracing::warn!("while stopping: {error}");
+        }
         summary.rows_new = shared.rows_new.load(Ordering::Relaxed);
         summary.interrupted = shared.stop.is_set() && summary.fatal.is_none();
         Ok(summary)
@@ -237,7 +326,7 @@ async fn keep_leases(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         let owner = shared.options.owner.clone();
-        if let Err(e) = db(&shared, move |t| {
+        if let Err(e) = db_no_barrier(&shared, move |t| {
             t.renew_leases(&owner, wall_ms(), lease_ms)
         })
         .await
@@ -262,8 +351,37 @@ pub fn wall_ms() -> i64 {
 }
 
 /// Runs `f` on the job table's thread (off the async threads), retrying
-/// while SQLite is busy (another process holds the write lock for a moment).
+/// while SQLite is busy (another process holds the write lock for a moment),
+/// once every file the library wrote so far is on disk ([`durable`]): what
+/// `f` records (progress, coverage, a completion) may vouch for them.
 pub(crate) async fn db<T: Send + 'static>(
+    shared: &Shared,
+    f: impl Fn(&mut JobTable) -> Result<T, JobError> + Send + Sync + 'static,
+) -> Result<T, EngineError> {
+    durable(shared).await?;
+    db_no_barrier(shared, f).await
+}
+
+/// Waits until every file the library wrote so far is on disk: one `syncfs`
+/// on a blocking thread when something was written since the last one.
+pub(crate) async fn durable(shared: &Shared) -> Result<(), EngineError> {
+    let Some(deferral) = shared.durability.as_ref().filter(|d| d.is_dirty()) else {
+        return Ok(());
+    };
+    let deferral = Arc::clone(deferral);
+    tokio::task::spawn_blocking(move || {
+        deferral
+            .sync()
+            .map_err(|e| StoreError::io("write back the files below", deferral.root(), e))
+    })
+    .await
+    .map_err(|e| EngineError::Worker(format!("the task syncing the library died: {e}")))??;
+    Ok(())
+}
+
+/// [`db`] without waiting for the library's files: for calls that vouch for
+/// no file (claims, counts, leases, giving a job back, a failure).
+async fn db_no_barrier<T: Send + 'static>(
     shared: &Shared,
     f: impl Fn(&mut JobTable) -> Result<T, JobError> + Send + Sync + 'static,
 ) -> Result<T, EngineError> {
@@ -283,7 +401,17 @@ pub(crate) async fn db<T: Send + 'static>(
                 tokio::time::sleep(delay).await;
                 delay *= 2;
             }
-            other => return other.map_err(EngineError::from),
+            Err(error) => {
+                return Err(match storage_fault_in(&error) {
+                    Some(fault) => EngineError::TableStorage {
+                        fault,
+                        path: shared.table_path.clone(),
+                        source: error,
+                    },
+                    None => EngineError::Jobs(error),
+                });
+            }
+            Ok(value) => return Ok(value),
         }
     }
 }
@@ -298,13 +426,13 @@ async fn worker(shared: Arc<Shared>) -> Result<(), EngineError> {
             return Ok(());
         }
         let owner = shared.options.owner.clone();
-        let claimed = db(&shared, move |t| t.claim(&owner, wall_ms(), lease_ms)).await?;
+        let claimed = db_no_barrier(&shared, move |t| t.claim(&owner, wall_ms(), lease_ms)).await?;
         let Some(job) = claimed else {
             if shared.options.max_jobs.is_some() {
                 shared.claimed.fetch_sub(1, Ordering::SeqCst);
             }
             // Pending jobs waiting for a retry time keep the pool alive.
-            let pending = db(&shared, |t| t.counts()).await?.pending;
+            let pending = db_no_barrier(&shared, |t| t.counts()).await?.pending;
             if pending == 0 {
                 return Ok(());
             }
@@ -374,6 +502,7 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineEr
     let id = job.id;
     let outcome = match result {
         Ok(Finish::Done { rows_new, closing }) => {
+            // `db` waits for the job's files to be on disk first.
             let completed = db(shared, move |t| {
                 t.complete_with(id, &owner, &closing, wall_ms())
             })
@@ -391,16 +520,20 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineEr
                 // The completion (its coverage, say) could not be recorded:
                 // the job is tried again later, as any other failed step.
                 Err(EngineError::Jobs(error)) => {
-                    let failure = JobFailure::Transient(format!(
-                        "cannot record the finished job in the job table: {error}"
-                    ));
+                    let failure =
+                        JobFailure::Transient(format!("cannot record the finished job: {error}"));
                     settle_failure(shared, job, failure).await?
+                }
+                // The disk under the table is full, or the job's files could
+                // not be made durable (nothing vouched for): stop the run.
+                Err(error @ (EngineError::TableStorage { .. } | EngineError::Store(_))) => {
+                    settle_failure(shared, job, JobFailure::from(error)).await?
                 }
                 Err(other) => return Err(other),
             }
         }
         Ok(Finish::Stopped) => {
-            db(shared, move |t| t.release(id, &owner, wall_ms())).await?;
+            db_no_barrier(shared, move |t| t.release(id, &owner, wall_ms())).await?;
             lock(&shared.summary).released += 1;
             JobOutcome::Released
         }
@@ -418,11 +551,24 @@ async fn settle_failure(
     let owner = shared.options.owner.clone();
     let id = job.id;
     let (error, retry_at) = match failure {
-        JobFailure::Fatal(error) => {
-            lock(&shared.summary).fatal.get_or_insert(error.clone());
-            shared.stop.trigger();
-            db(shared, move |t| t.release(id, &owner, wall_ms())).await?;
+        JobFailure::Fatal(FatalKind::Refused, error) => {
+            stop_run(shared, FatalKind::Refused, &error);
+            db_no_barrier(shared, move |t| t.release(id, &owner, wall_ms())).await?;
             return Ok(JobOutcome::Failed { error, retry: true });
+        }
+        JobFailure::Fatal(kind, error) => {
+            // Not this job's fault: it is given back with its progress, to
+            // run again once the user made room.
+            stop_run(shared, kind, &error);
+            let released = db_no_barrier(shared, move |t| t.release(id, &owner, wall_ms())).await;
+            if let Err(e) = released {
+                // The table may sit on the same full disk: the job keeps its
+                // lease until it runs out or the next exclusive run
+                // reclaims it.
+                tracing::warn!("cannot give job #{id} back: {e}");
+            }
+            lock(&shared.summary).released += 1;
+            return Ok(JobOutcome::Released);
         }
         JobFailure::Transient(error) if job.attempts < shared.options.max_attempts => {
             let factor = 1u32 << job.attempts.min(10);
@@ -437,7 +583,7 @@ async fn settle_failure(
         JobFailure::Transient(error) | JobFailure::Permanent(error) => (error, None),
     };
     let message = error.clone();
-    db(shared, move |t| {
+    db_no_barrier(shared, move |t| {
         t.fail(id, &owner, &message, retry_at, 0, wall_ms())
     })
     .await?;
@@ -453,6 +599,16 @@ async fn settle_failure(
         });
     }
     Ok(JobOutcome::Failed { error, retry })
+}
+
+/// Records the first failure that stops the run and stops it: no job is
+/// claimed any more, and the jobs in flight give theirs back.
+fn stop_run(shared: &Shared, kind: FatalKind, message: &str) {
+    lock(&shared.summary).fatal.get_or_insert_with(|| Fatal {
+        kind,
+        message: message.to_owned(),
+    });
+    shared.stop.trigger();
 }
 
 /// `#12 AAPL 1m 2024-01-02..2024-01-31 (+5m,1h)`
@@ -473,4 +629,79 @@ pub fn describe(job: &Job) -> String {
         "#{} {} {}{kind} {}..{}{derived}",
         job.id, job.ticker, job.timeframe, job.range.start, job.range.end
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::path::Path;
+
+    use super::*;
+
+    fn store_error(kind_or_errno: Result<io::ErrorKind, i32>) -> StoreError {
+        let source = match kind_or_errno {
+            Ok(kind) => io::Error::from(kind),
+            Err(errno) => io::Error::from_raw_os_error(errno),
+        };
+        StoreError::io("write", Path::new("data/AAPL/1m/2024-11.parquet"), source)
+    }
+
+    #[test]
+    fn a_full_or_read_only_disk_stops_the_run_other_store_errors_fail_the_job() {
+        // ENOSPC, EDQUOT and EROFS as the kernel reports them.
+        for (errno, fault) in [
+            (28, StorageFault::Full),
+            (122, StorageFault::Full),
+            (30, StorageFault::ReadOnly),
+        ] {
+            let failure = JobFailure::from(store_error(Err(errno)));
+            let JobFailure::Fatal(FatalKind::Storage(got), message) = failure else {
+                panic!("errno {errno}: {failure:?}");
+            };
+            assert_eq!(got, fault, "errno {errno}");
+            assert!(
+                message.contains("data/AAPL/1m/2024-11.parquet"),
+                "{message}"
+            );
+            assert!(!FatalKind::Storage(got).is_usage(), "exit 1, not 2");
+        }
+        let failure = JobFailure::from(store_error(Ok(io::ErrorKind::PermissionDenied)));
+        assert!(matches!(failure, JobFailure::Permanent(_)), "{failure:?}");
+        // The same through the engine's own errors (a sync that hit ENOSPC).
+        let failure = JobFailure::from(EngineError::Store(store_error(Err(28))));
+        assert!(
+            matches!(
+                failure,
+                JobFailure::Fatal(FatalKind::Storage(StorageFault::Full), _)
+            ),
+            "{failure:?}"
+        );
+        // A write-back that failed otherwise (EIO) stops the run too: nothing
+        // written since can be vouched for.
+        let failure = JobFailure::from(EngineError::Store(store_error(Err(5))));
+        assert!(
+            matches!(failure, JobFailure::Fatal(FatalKind::WriteBack, _)),
+            "{failure:?}"
+        );
+        // A refused key is the configuration's.
+        assert!(FatalKind::Refused.is_usage());
+    }
+
+    /// An error whose source is another, as the job table wraps SQLite's.
+    #[derive(Debug, thiserror::Error)]
+    #[error("job table: recording progress: {source}")]
+    struct Wrapped {
+        source: rusqlite::Error,
+    }
+
+    #[test]
+    fn sqlite_full_under_the_job_table_is_a_full_disk() {
+        let full = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(13), None);
+        let wrapped = Wrapped { source: full };
+        assert_eq!(storage_fault_in(&wrapped), Some(StorageFault::Full));
+        let busy = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(5), None);
+        assert_eq!(storage_fault_in(&Wrapped { source: busy }), None);
+        let erofs = io::Error::from_raw_os_error(30);
+        assert_eq!(storage_fault_in(&erofs), Some(StorageFault::ReadOnly));
+    }
 }

@@ -2,6 +2,7 @@
 //! The engine never prints: the CLI implements [`Reporter`] with progress
 //! bars or log lines, tests count events.
 
+use crate::fsutil::StorageFault;
 use crate::jobs::Job;
 
 /// How one job ended.
@@ -51,6 +52,44 @@ pub struct RunSummary {
     pub rows_new: u64,
     /// True when a stop was requested (Ctrl-C) before the queue was empty.
     pub interrupted: bool,
-    /// A failure that ended the run for every job (a rejected key).
-    pub fatal: Option<String>,
+    /// A failure that ended the run for every job (a rejected key, a full
+    /// disk); the jobs in flight were given back, their progress kept.
+    pub fatal: Option<Fatal>,
+}
+
+/// A failure that stopped the whole run, and what the user must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fatal {
+    pub kind: FatalKind,
+    /// What happened and what to do, for the user.
+    pub message: String,
+}
+
+impl std::fmt::Display for Fatal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Who must act after a [`Fatal`] stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FatalKind {
+    /// The server refused the key: the configuration must change (a usage
+    /// error, exit 2).
+    Refused,
+    /// The disk under the library (or the job table) is full or read-only:
+    /// free space or remount, then run the same command again (a storage
+    /// failure, exit 1).
+    Storage(StorageFault),
+    /// The disk failed to write back the library's files (an I/O error of
+    /// `syncfs`): nothing written since can be vouched for (a storage
+    /// failure, exit 1).
+    WriteBack,
+}
+
+impl FatalKind {
+    /// Whether the configuration (not the machine) must change.
+    pub fn is_usage(self) -> bool {
+        self == Self::Refused
+    }
 }

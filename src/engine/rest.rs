@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use chrono::{Days, NaiveDate};
 
-use super::derive::rederive;
+use super::derive::{coverage_earned, rederive};
 use super::{Finish, JobFailure, Shared, db, lease_ms, wall_ms};
-use crate::jobs::{Closing, CoverageGrant, Job};
+use crate::calendar::{last_complete_day, market_today};
+use crate::jobs::{Closing, Job};
 use crate::model::{Bar, Timeframe, period_of};
-use crate::plan::{last_complete_day, market_today};
 use crate::polygon::{ApiError, aggregates_endpoint};
 use crate::ranges::DateRange;
 use crate::store::Source;
@@ -47,6 +47,9 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     // The last page's progress is recorded with the job's completion.
     let mut closing = Closing::default();
     let width = job.timeframe.fixed_millis().unwrap_or(86_400_000);
+    // The last day whose session had ended when the job started: the files
+    // record what they complete up to there (see `coverage_earned`).
+    let complete = end.min(last_complete_day(class.calendar(), now));
     // No place is taken to learn that there is no next page.
     while pages.has_next() {
         if shared.stop.is_set() {
@@ -82,7 +85,15 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         // The next page starts after this page's last bar: a derived window
         // straddling that point is not complete yet.
         let frontier = pages.has_next().then_some(last + width);
-        let written = store_page(shared, job, bars, frontier).await?;
+        // Pages come in time order: with more to come, the days before this
+        // page's last are complete; with none, the whole range is.
+        let through = if pages.has_next() {
+            class.date_of(last).pred_opt()
+        } else {
+            Some(complete)
+        };
+        let covered = through.and_then(|t| DateRange::new(job.range.start, t.min(complete)));
+        let written = store_page(shared, job, bars, frontier, covered).await?;
         rows_new += written.0;
         shared.reporter.page_stored(job, written.1, written.0);
         let added = i64::try_from(written.0).unwrap_or(i64::MAX);
@@ -127,6 +138,7 @@ async fn store_page(
     job: &Job,
     bars: Vec<Bar>,
     frontier: Option<i64>,
+    covered: Option<DateRange>,
 ) -> Result<(u64, u64), JobFailure> {
     let store = Arc::clone(&shared.store);
     let (ticker, timeframe, derived) = (job.ticker.clone(), job.timeframe, job.derived.clone());
@@ -141,33 +153,13 @@ async fn store_page(
         } else {
             BTreeSet::new()
         };
-        let summary = store.merge(&ticker, timeframe, bars, Source::Rest)?;
+        let summary = store.merge_covered(&ticker, timeframe, bars, Source::Rest, covered)?;
         if rederiving {
-            rederive(&store, &ticker, &derived, &periods, frontier)?;
+            rederive(&store, &ticker, &derived, &periods, frontier, covered)?;
         }
         Ok::<_, crate::store::StoreError>(summary.rows_new as u64)
     })
     .await
     .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
     Ok((written, count))
-}
-
-/// The coverage a job earned: its days, for its timeframe and the derived
-/// ones, up to the last day whose session had ended at `as_of`. `None` when
-/// no day had.
-pub(super) fn coverage_earned(
-    job: &Job,
-    end: NaiveDate,
-    as_of: chrono::DateTime<chrono::Utc>,
-) -> Option<CoverageGrant> {
-    let complete = last_complete_day(job.ticker.asset_class(), as_of);
-    let range = DateRange::new(job.range.start, end.min(complete))?;
-    let mut timeframes = vec![job.timeframe];
-    timeframes.extend(job.derived.iter().copied());
-    Some(CoverageGrant {
-        tickers: vec![job.ticker.clone()],
-        timeframes,
-        basis: job.basis,
-        range,
-    })
 }

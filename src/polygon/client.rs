@@ -20,8 +20,8 @@ use super::error::{ApiError, ServerReply};
 use super::limiter::{Limiter, RateLimit};
 use super::retry::RetryPolicy;
 use super::types::{ErrorBody, PageBody};
-use crate::config::Secret;
 use crate::model::Bar;
+use crate::secret::Secret;
 
 /// Longest pause a `Retry-After` header may impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);

@@ -28,6 +28,7 @@ use parquet::file::statistics::Statistics;
 
 use super::StoreError;
 use crate::model::{Bar, Basis, Ticker, Timeframe};
+use crate::ranges::DateRange;
 
 /// Metadata key: version of this file layout.
 pub const KEY_SCHEMA: &str = "finpipe.schema";
@@ -41,6 +42,11 @@ pub const KEY_ADJUSTED: &str = "finpipe.adjusted";
 pub const KEY_SOURCE: &str = "finpipe.source";
 /// Metadata key: the finpipe version that wrote the file.
 pub const KEY_VERSION: &str = "finpipe.version";
+/// Metadata key: the days this file's series was known to be fetched to
+/// completion when the file was written, as `,`-joined inclusive ranges
+/// (`2024-01-01..2024-02-14`). Empty answers included, which first and last
+/// timestamps cannot say: a lost job table is rebuilt from it.
+pub const KEY_COVERED: &str = "finpipe.covered";
 /// The layout version this code writes and reads.
 pub const SCHEMA_VERSION: &str = "1";
 
@@ -138,6 +144,8 @@ pub struct FileMeta<'a> {
     pub basis: Basis,
     pub sources: &'a BTreeSet<String>,
     pub version: &'a str,
+    /// Days known covered (see [`KEY_COVERED`]); none: the key is left out.
+    pub covered: &'a [DateRange],
 }
 
 /// Encodes `bars` (sorted, unique timestamps) as a whole Parquet file.
@@ -168,6 +176,12 @@ pub fn encode(
         (KEY_VERSION, meta.version.to_owned()),
     ] {
         writer.append_key_value_metadata(KeyValue::new(key.to_owned(), value));
+    }
+    if !meta.covered.is_empty() {
+        writer.append_key_value_metadata(KeyValue::new(
+            KEY_COVERED.to_owned(),
+            format_covered(meta.covered),
+        ));
     }
     writer.write(&batch)?;
     writer.into_inner()
@@ -233,6 +247,9 @@ pub struct Footer {
     pub rows: usize,
     pub first: Option<i64>,
     pub last: Option<i64>,
+    /// `finpipe.covered`, sorted and merged; empty when the file has none
+    /// (written before finpipe recorded it).
+    pub covered: Vec<DateRange>,
 }
 
 impl Footer {
@@ -402,7 +419,26 @@ fn footer_of(md: &ParquetMetaData, path: &Path) -> Result<Footer, StoreError> {
         rows,
         first,
         last,
+        covered: get(KEY_COVERED).map(parse_covered).unwrap_or_default(),
     })
+}
+
+/// `ranges` as the value of [`KEY_COVERED`].
+fn format_covered(ranges: &[DateRange]) -> String {
+    ranges
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The ranges of a [`KEY_COVERED`] value, merged. A part that does not
+/// parse is left out: the worst it costs is a request for those days.
+pub(super) fn parse_covered(value: &str) -> Vec<DateRange> {
+    crate::ranges::union(value.split(',').filter_map(|part| {
+        let (start, end) = part.trim().split_once("..")?;
+        DateRange::new(start.parse().ok()?, end.parse().ok()?)
+    }))
 }
 
 /// Min and max of the `timestamp` column over all row groups, from chunk statistics.

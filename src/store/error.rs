@@ -4,13 +4,14 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use crate::fsutil::StorageFault;
 use crate::model::Basis;
 
 /// An error of the per-ticker Parquet library.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A file-system operation failed. `hint` says what the user can do.
-    #[error("cannot {action} {}: {source}{hint}", path.display())]
+    #[error("{}", io_message(action, path, source, hint))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -74,6 +75,20 @@ impl StoreError {
         }
     }
 
+    /// The storage fault this error is, if it is one that stops the run (a
+    /// full disk, a read-only file system); `None` for every other error.
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        match self {
+            Self::Io { source, .. } => StorageFault::of(source.kind()),
+            _ => None,
+        }
+    }
+
+    /// Whether this error stops the whole run: see [`Self::storage_fault`].
+    pub fn is_fatal_storage(&self) -> bool {
+        self.storage_fault().is_some()
+    }
+
     /// The file the error is about.
     pub fn path(&self) -> &Path {
         match self {
@@ -86,14 +101,22 @@ impl StoreError {
     }
 }
 
-/// What a user can do about an I/O error of this kind.
+/// The text of [`StoreError::Io`]: a storage fault leads with what to do
+/// about it, naming the path; any other error says what failed, then the
+/// hint.
+fn io_message(action: &str, path: &Path, source: &io::Error, hint: &str) -> String {
+    match StorageFault::of(source.kind()) {
+        Some(fault) => fault.advice(path, "--data-dir", &format!("cannot {action} it: {source}")),
+        None => format!("cannot {action} {}: {source}{hint}", path.display()),
+    }
+}
+
+/// What a user can do about an I/O error of this kind (a storage fault says
+/// it in [`io_message`]).
 fn hint_for(kind: io::ErrorKind) -> &'static str {
     use io::ErrorKind as K;
     match kind {
-        K::StorageFull | K::QuotaExceeded => {
-            "; free space on that disk or choose another --data-dir"
-        }
-        K::PermissionDenied | K::ReadOnlyFilesystem => {
+        K::PermissionDenied => {
             "; make the directory writable by this user or choose another --data-dir"
         }
         K::IsADirectory | K::DirectoryNotEmpty => {
@@ -114,13 +137,65 @@ mod tests {
         let err = StoreError::io(
             "write",
             Path::new("/data/AAPL/1m/2024-03.parquet"),
-            io::Error::from(io::ErrorKind::StorageFull),
+            io::Error::from(io::ErrorKind::PermissionDenied),
         );
         let text = err.to_string();
-        assert!(text.contains("/data/AAPL/1m/2024-03.parquet"), "{text}");
-        assert!(text.contains("free space"), "{text}");
-        assert!(text.contains("--data-dir"), "{text}");
+        assert!(
+            text.starts_with("cannot write /data/AAPL/1m/2024-03.parquet: "),
+            "{text}"
+        );
+        assert!(
+            text.contains("writable") && text.contains("--data-dir"),
+            "{text}"
+        );
         assert_eq!(err.path(), Path::new("/data/AAPL/1m/2024-03.parquet"));
+        assert_eq!(err.storage_fault(), None);
+        assert!(!err.is_fatal_storage());
+    }
+
+    #[test]
+    fn a_full_disk_is_a_fatal_fault_that_says_what_to_free() {
+        // ENOSPC as the kernel reports it, and the kind alone.
+        let enospc = io::Error::from_raw_os_error(28);
+        assert_eq!(enospc.kind(), io::ErrorKind::StorageFull);
+        for source in [enospc, io::Error::from(io::ErrorKind::StorageFull)] {
+            let err = StoreError::io("write", Path::new("/data/AAPL/1m/2024-03.parquet"), source);
+            assert_eq!(err.storage_fault(), Some(StorageFault::Full));
+            assert!(err.is_fatal_storage());
+            let text = err.to_string();
+            assert!(
+                text.starts_with(
+                    "the disk holding /data/AAPL/1m/2024-03.parquet is full: free space there \
+                     and run the same command again (cannot write it: "
+                ),
+                "{text}"
+            );
+        }
+        // EDQUOT: the same fault, said as what it is.
+        let err = StoreError::io(
+            "write",
+            Path::new("/d/x"),
+            io::Error::from_raw_os_error(122),
+        );
+        assert_eq!(err.storage_fault(), Some(StorageFault::Full));
+        assert!(err.to_string().contains("quota"), "{err}");
+    }
+
+    #[test]
+    fn a_read_only_file_system_is_a_fatal_fault_that_says_what_to_do() {
+        let erofs = io::Error::from_raw_os_error(30);
+        assert_eq!(erofs.kind(), io::ErrorKind::ReadOnlyFilesystem);
+        let err = StoreError::io("create", Path::new("/mnt/lib/AAPL"), erofs);
+        assert_eq!(err.storage_fault(), Some(StorageFault::ReadOnly));
+        let text = err.to_string();
+        assert!(
+            text.starts_with("the file system holding /mnt/lib/AAPL is read-only: remount it"),
+            "{text}"
+        );
+        assert!(text.contains("--data-dir"), "{text}");
+        // Errors that are not about the disk do not stop a run.
+        let corrupt = StoreError::corrupt(Path::new("/d/x.parquet"), "bad magic");
+        assert_eq!(corrupt.storage_fault(), None);
     }
 
     #[test]

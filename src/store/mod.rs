@@ -23,10 +23,11 @@ use parquet::file::properties::WriterProperties;
 
 use crate::fsutil;
 use crate::model::{Bar, Basis, Ticker, Timeframe, period_of};
+use crate::ranges::{DateRange, union};
 
 pub use codec::{
-    KEY_ADJUSTED, KEY_SCHEMA, KEY_SOURCE, KEY_TICKER, KEY_TIMEFRAME, KEY_VERSION, SCHEMA_VERSION,
-    bar_schema,
+    KEY_ADJUSTED, KEY_COVERED, KEY_SCHEMA, KEY_SOURCE, KEY_TICKER, KEY_TIMEFRAME, KEY_VERSION,
+    SCHEMA_VERSION, bar_schema,
 };
 pub use dirname::{ticker_dir, ticker_from_dir};
 pub use error::StoreError;
@@ -36,6 +37,10 @@ pub use sweep::TMP_GRACE;
 use codec::{FileMeta, Footer};
 use prepared::FileLocks;
 use rows::{count_new, group_by_period, merge_sorted, normalize, period_bounds, same_bars};
+
+/// The name of finpipe's state folder inside a library (see
+/// [`Store::state_dir`]).
+pub const STATE_DIR: &str = ".finpipe";
 
 /// Who wrote bars into a file; recorded in `finpipe.source`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -90,6 +95,9 @@ pub struct FileSummary {
     pub basis: Basis,
     /// `finpipe.source`, e.g. `flatfiles+rest`.
     pub source: String,
+    /// `finpipe.covered`: the days the series was known complete when the
+    /// file was written (empty for files written before finpipe kept it).
+    pub covered: Vec<DateRange>,
 }
 
 /// A library of bars of one adjustment basis. `Send + Sync`: share it by
@@ -150,9 +158,83 @@ impl Store {
         self.basis
     }
 
-    /// Where flat-file jobs stage their days (`<root>/.staging`).
+    /// finpipe's own state inside the library (`<root>/.finpipe`): the job
+    /// table by default, its lock, staging and quarantine. A dot folder, so
+    /// the root stays a clean Parquet dataset for pandas, polars, pyarrow and
+    /// DuckDB, which skip it.
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+
+    /// Where flat-file jobs stage their days (`<root>/.finpipe/staging`).
     pub fn staging_dir(&self) -> PathBuf {
-        self.root.join(".staging")
+        self.state_dir().join("staging")
+    }
+
+    /// Where unreadable files are moved (`<root>/.finpipe/quarantine`).
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.state_dir().join("quarantine")
+    }
+
+    /// Moves a file of the library that cannot be read into the quarantine
+    /// folder, under its path relative to the root (never deleted: the user
+    /// may want it), so the period is fetched again; returns where it went.
+    /// A file already quarantined under that name is kept: the newer one gets
+    /// a numbered name beside it.
+    pub fn quarantine(&self, path: &Path) -> Result<PathBuf, StoreError> {
+        let relative = path.strip_prefix(&self.root).unwrap_or(path);
+        let mut target = self.quarantine_dir().join(relative);
+        let mut n = 1;
+        while target.exists() {
+            let mut name = relative.file_name().unwrap_or_default().to_os_string();
+            name.push(format!(".{n}"));
+            target = self.quarantine_dir().join(relative).with_file_name(name);
+            n += 1;
+        }
+        fsutil::create_parent(&target).map_err(|e| StoreError::io("create", &target, e))?;
+        fs::rename(path, &target).map_err(|e| StoreError::io("quarantine", path, e))?;
+        Ok(target)
+    }
+
+    /// The series and period a path of this library holds
+    /// (`<root>/<TICKER_DIR>/<tf>/<period>.parquet`), if it is one.
+    pub fn locate(&self, path: &Path) -> Option<(Ticker, Timeframe, String)> {
+        let relative = path.strip_prefix(&self.root).ok()?;
+        let mut parts = relative.iter().map(|p| p.to_str());
+        let (Some(Some(dir)), Some(Some(tf)), Some(Some(file)), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let ticker = ticker_from_dir(dir)?;
+        let tf = canonical_timeframe(tf)?;
+        let period = period_of_file_name(file, tf)?;
+        Some((ticker, tf, period))
+    }
+
+    /// The files in quarantine, relative to it, sorted.
+    pub fn quarantined(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let dir = self.quarantine_dir();
+        let mut out = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(next) = stack.pop() {
+            let entries = match fs::read_dir(&next) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io("list", &next, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| StoreError::io("list", &next, e))?;
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(path);
+                } else if let Ok(relative) = path.strip_prefix(&dir) {
+                    out.push(relative.to_path_buf());
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
     }
 
     /// The directory of one ticker's files of one timeframe.
@@ -182,13 +264,28 @@ impl Store {
         bars: impl Into<Cow<'b, [Bar]>>,
         source: Source,
     ) -> Result<WriteSummary, StoreError> {
+        self.merge_covered(ticker, tf, bars, source, None)
+    }
+
+    /// [`Store::merge`], recording in each written file that the series is
+    /// complete over `covered` (added to what the file already records; see
+    /// [`KEY_COVERED`]). Give only days fetched to completion, as they will
+    /// be when the job table records them.
+    pub fn merge_covered<'b>(
+        &self,
+        ticker: &Ticker,
+        tf: Timeframe,
+        bars: impl Into<Cow<'b, [Bar]>>,
+        source: Source,
+        covered: Option<DateRange>,
+    ) -> Result<WriteSummary, StoreError> {
         let mut summary = WriteSummary::default();
         for (period, group) in group_by_period(ticker.asset_class(), tf, bars.into()) {
             let path = self.period_path(ticker, tf, &period);
             let _guard = self.lock(&path);
-            let (merged, sources) = self.merge_period(&path, ticker, tf, group, source)?;
-            if let Some(sources) = sources {
-                self.write(&path, ticker, tf, &sources, &merged.bars)?;
+            let (merged, meta) = self.merge_period(&path, ticker, tf, group, source, covered)?;
+            if let Some((sources, covered)) = meta {
+                self.write(&path, ticker, tf, &sources, &covered, &merged.bars)?;
                 summary.files += 1;
             }
             summary.add(WriteSummary {
@@ -213,6 +310,7 @@ impl Store {
         tf: Timeframe,
         bars: &[Bar],
         source: Source,
+        covered: Option<DateRange>,
     ) -> Result<Option<PreparedMerge>, StoreError> {
         let mut prepared = PreparedMerge::default();
         for (period, group) in group_by_period(ticker.asset_class(), tf, Cow::Borrowed(bars)) {
@@ -221,9 +319,9 @@ impl Store {
             if self.locks.is_reserved(&path) {
                 return Ok(None);
             }
-            let (merged, sources) = self.merge_period(&path, ticker, tf, group, source)?;
-            if let Some(sources) = sources {
-                let bytes = self.encode(&path, ticker, tf, &sources, &merged.bars)?;
+            let (merged, meta) = self.merge_period(&path, ticker, tf, group, source, covered)?;
+            if let Some((sources, covered)) = meta {
+                let bytes = self.encode(&path, ticker, tf, &sources, &covered, &merged.bars)?;
                 let temp = fsutil::write_temp(&path, &bytes)
                     .map_err(|e| StoreError::io("write", &path, e))?;
                 prepared
@@ -241,8 +339,8 @@ impl Store {
     }
 
     /// `group` (bars of one period) merged with the file at `path`, and the
-    /// sources to record if the file must be written (`None`: the file would
-    /// not change). Call under the file's lock.
+    /// sources and covered days to record if the file must be written
+    /// (`None`: the file would not change). Call under the file's lock.
     fn merge_period(
         &self,
         path: &Path,
@@ -250,18 +348,24 @@ impl Store {
         tf: Timeframe,
         group: Vec<Bar>,
         source: Source,
-    ) -> Result<(rows::Merged, Option<BTreeSet<String>>), StoreError> {
+        covered: Option<DateRange>,
+    ) -> Result<(rows::Merged, Option<FileMetaOwned>), StoreError> {
         let (stored_footer, stored_bars) = match self.read_checked(path, ticker, tf)? {
             Some((footer, bars)) => (Some(footer), bars),
             None => (None, Vec::new()),
         };
         let merged = merge_sorted(&stored_bars, normalize(group));
         let sources = sources_with(stored_footer.as_ref(), source);
+        let stored_covered = stored_footer
+            .as_ref()
+            .map(|f| f.covered.clone())
+            .unwrap_or_default();
+        let covered = covered_with(&stored_covered, covered);
         let unchanged = !merged.changed
             && stored_footer
                 .as_ref()
-                .is_some_and(|f| f.sources() == sources);
-        Ok((merged, (!unchanged).then_some(sources)))
+                .is_some_and(|f| f.sources() == sources && f.covered == covered);
+        Ok((merged, (!unchanged).then_some((sources, covered))))
     }
 
     /// Replaces one period file's whole content with `bars` (any order; the
@@ -274,6 +378,20 @@ impl Store {
         period: &str,
         bars: &[Bar],
         source: Source,
+    ) -> Result<WriteSummary, StoreError> {
+        self.replace_period_covered(ticker, tf, period, bars, source, None)
+    }
+
+    /// [`Store::replace_period`], recording `covered` in the file as
+    /// [`Store::merge_covered`] does.
+    pub fn replace_period_covered(
+        &self,
+        ticker: &Ticker,
+        tf: Timeframe,
+        period: &str,
+        bars: &[Bar],
+        source: Source,
+        covered: Option<DateRange>,
     ) -> Result<WriteSummary, StoreError> {
         let path = self.period_path(ticker, tf, period);
         let class = ticker.asset_class();
@@ -311,10 +429,15 @@ impl Store {
             });
         }
         let sources = BTreeSet::from([source.name().to_owned()]);
-        let unchanged =
-            old_footer.is_some_and(|f| f.sources() == sources) && same_bars(&old_bars, &bars);
+        let stored_covered = old_footer
+            .as_ref()
+            .map(|f| f.covered.clone())
+            .unwrap_or_default();
+        let covered = covered_with(&stored_covered, covered);
+        let unchanged = old_footer.is_some_and(|f| f.sources() == sources && f.covered == covered)
+            && same_bars(&old_bars, &bars);
         if !unchanged {
-            self.write(&path, ticker, tf, &sources, &bars)?;
+            self.write(&path, ticker, tf, &sources, &covered, &bars)?;
         }
         Ok(WriteSummary {
             files: usize::from(!unchanged),
@@ -452,6 +575,7 @@ impl Store {
             last: footer.last,
             basis: footer.basis,
             source: footer.source,
+            covered: footer.covered,
         })
     }
 
@@ -495,9 +619,10 @@ impl Store {
         ticker: &Ticker,
         tf: Timeframe,
         sources: &BTreeSet<String>,
+        covered: &[DateRange],
         bars: &[Bar],
     ) -> Result<(), StoreError> {
-        let bytes = self.encode(path, ticker, tf, sources, bars)?;
+        let bytes = self.encode(path, ticker, tf, sources, covered, bars)?;
         fsutil::write_atomic(path, &bytes).map_err(|e| StoreError::io("write", path, e))
     }
 
@@ -508,6 +633,7 @@ impl Store {
         ticker: &Ticker,
         tf: Timeframe,
         sources: &BTreeSet<String>,
+        covered: &[DateRange],
         bars: &[Bar],
     ) -> Result<Vec<u8>, StoreError> {
         let meta = FileMeta {
@@ -516,6 +642,7 @@ impl Store {
             basis: self.basis,
             sources,
             version: &self.version,
+            covered,
         };
         let props = if bars.len() < codec::SMALL_FILE_ROWS {
             &self.small_props
@@ -552,6 +679,17 @@ fn check_identity(
         ));
     }
     Ok(())
+}
+
+/// The sources and covered days a file is written with.
+type FileMetaOwned = (BTreeSet<String>, Vec<DateRange>);
+
+/// The covered days a file recorded plus `covered`, merged.
+fn covered_with(stored: &[DateRange], covered: Option<DateRange>) -> Vec<DateRange> {
+    match covered {
+        Some(range) => union(stored.iter().copied().chain([range])),
+        None => stored.to_vec(),
+    }
 }
 
 /// The stored sources plus `source`.

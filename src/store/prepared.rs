@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::StoreError;
+use crate::fsutil;
 
 /// Number of locks that serialize writers of the same period file in this
 /// process (files hash onto them; two files may share one, which only waits).
@@ -133,11 +134,12 @@ impl PreparedWrite {
     }
 
     /// Renames the prepared file into place (readers see the old file or the
-    /// new one, never a part) and frees the file for other writers.
+    /// new one, never a part), makes the new name durable (see
+    /// [`fsutil::rename_into_place`]) and frees the file for other writers.
     pub fn commit(mut self) -> Result<(), StoreError> {
         let renamed = {
             let _guard = self.locks.stripe(&self.path);
-            let renamed = fs::rename(&self.temp, &self.path);
+            let renamed = fsutil::rename_into_place(&self.temp, &self.path);
             self.ended = renamed.is_ok();
             renamed
         };

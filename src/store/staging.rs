@@ -18,7 +18,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
-use crate::fsutil::TMP_MARKER;
+use crate::fsutil::{self, TMP_MARKER};
 use crate::model::{Bar, Ticker};
 
 /// The last eight bytes of every staged file.
@@ -29,13 +29,16 @@ const RECORD: usize = 65;
 /// Where one ticker's records are: (first record's byte offset, count).
 type Runs = Vec<(u64, u32)>;
 
-/// Writes one staged day.
+/// Writes one staged day. Dropped before [`Self::finish`] succeeded, it
+/// removes its temporary file.
 pub struct StagedWriter {
     target: PathBuf,
     temp: PathBuf,
     out: BufWriter<File>,
     offset: u64,
     index: BTreeMap<String, Runs>,
+    /// Renamed into place: nothing to remove.
+    finished: bool,
 }
 
 fn io_error<'a>(
@@ -49,19 +52,20 @@ impl StagedWriter {
     /// Starts writing `target` (its directory is created).
     pub fn create(target: &Path) -> Result<Self, StoreError> {
         let dir = target.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io_error(dir, "creating the staging directory"))?;
+        fsutil::create_parent(target).map_err(io_error(dir, "create the staging directory"))?;
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let temp = dir.join(format!("{name}{TMP_MARKER}{:016x}", fastrand::u64(..)));
-        let file = File::create(&temp).map_err(io_error(&temp, "creating a staged day"))?;
+        let file = File::create(&temp).map_err(io_error(&temp, "create a staged day"))?;
         Ok(Self {
             target: target.to_owned(),
             temp,
             out: BufWriter::with_capacity(1 << 20, file),
             offset: 0,
             index: BTreeMap::new(),
+            finished: false,
         })
     }
 
@@ -76,7 +80,7 @@ impl StagedWriter {
         }
         self.out
             .write_all(&buf)
-            .map_err(io_error(&self.temp, "writing a staged day"))?;
+            .map_err(io_error(&self.temp, "write a staged day"))?;
         let count = u32::try_from(bars.len()).unwrap_or(u32::MAX);
         self.index
             .entry(ticker.as_str().to_owned())
@@ -86,7 +90,9 @@ impl StagedWriter {
         Ok(())
     }
 
-    /// Writes the index and renames the file into place.
+    /// Writes the index, makes the file durable (see
+    /// [`fsutil::rename_into_place`]) and renames it into place. On an error
+    /// the temporary file is removed.
     pub fn finish(mut self) -> Result<(), StoreError> {
         let mut tail = Vec::new();
         for (ticker, runs) in &self.index {
@@ -105,14 +111,26 @@ impl StagedWriter {
         self.out
             .write_all(&tail)
             .and_then(|()| self.out.flush())
-            .map_err(io_error(&temp, "writing a staged day"))?;
-        std::fs::rename(&self.temp, &self.target)
-            .map_err(io_error(&self.target, "renaming a staged day into place"))
+            .and_then(|()| fsutil::sync_content(self.out.get_ref(), &self.target))
+            .map_err(io_error(&temp, "write a staged day"))?;
+        fsutil::rename_into_place(&self.temp, &self.target)
+            .map_err(io_error(&self.target, "rename a staged day into place"))?;
+        self.finished = true;
+        Ok(())
     }
 
     /// Removes the temporary file (a failed or abandoned day).
     pub fn abandon(self) {
-        let _ = std::fs::remove_file(&self.temp);
+        drop(self);
+    }
+}
+
+impl Drop for StagedWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Best effort: a leftover is swept at the next start.
+            let _ = std::fs::remove_file(&self.temp);
+        }
     }
 }
 
@@ -127,16 +145,16 @@ impl StagedDay {
     /// Opens a staged file and reads its index.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let corrupt = |detail: &str| StoreError::corrupt(path, format!("staged day: {detail}"));
-        let mut file = File::open(path).map_err(io_error(path, "opening a staged day"))?;
+        let mut file = File::open(path).map_err(io_error(path, "open a staged day"))?;
         let len = file
             .seek(SeekFrom::End(0))
-            .map_err(io_error(path, "reading a staged day"))?;
+            .map_err(io_error(path, "read a staged day"))?;
         if len < 16 {
             return Err(corrupt("too short"));
         }
         let mut trailer = [0u8; 16];
         file.read_exact_at(&mut trailer, len - 16)
-            .map_err(io_error(path, "reading a staged day"))?;
+            .map_err(io_error(path, "read a staged day"))?;
         if &trailer[8..] != MAGIC {
             return Err(corrupt("not a staged day of this finpipe version"));
         }
@@ -146,7 +164,7 @@ impl StagedDay {
         }
         let mut raw = vec![0u8; usize::try_from(len - 16 - index_at).unwrap_or(0)];
         file.read_exact_at(&mut raw, index_at)
-            .map_err(io_error(path, "reading a staged day"))?;
+            .map_err(io_error(path, "read a staged day"))?;
         let index = parse_index(&raw).ok_or_else(|| corrupt("damaged index"))?;
         Ok(Self {
             path: path.to_owned(),
@@ -169,7 +187,7 @@ impl StagedDay {
             let mut buf = vec![0u8; count as usize * RECORD];
             self.file
                 .read_exact_at(&mut buf, offset)
-                .map_err(io_error(&self.path, "reading a staged day"))?;
+                .map_err(io_error(&self.path, "read a staged day"))?;
             into.extend(buf.chunks_exact(RECORD).map(decode));
         }
         Ok(())
@@ -275,6 +293,28 @@ mod tests {
         assert!(got.is_empty());
         let leftovers = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file left");
+    }
+
+    #[test]
+    fn an_abandoned_or_dropped_staged_day_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ticker = Ticker::new("AAPL").unwrap();
+        let mut writer = StagedWriter::create(&dir.path().join("a.day")).unwrap();
+        writer.push(&ticker, &[bar(1, Some(1.0))]).unwrap();
+        writer.abandon();
+        let mut writer = StagedWriter::create(&dir.path().join("b.day")).unwrap();
+        writer.push(&ticker, &[bar(1, Some(1.0))]).unwrap();
+        drop(writer);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // A finished day stays, and only it.
+        let mut writer = StagedWriter::create(&dir.path().join("c.day")).unwrap();
+        writer.push(&ticker, &[bar(1, Some(1.0))]).unwrap();
+        writer.finish().unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["c.day"]);
     }
 
     #[test]

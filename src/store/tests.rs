@@ -543,3 +543,62 @@ fn the_file_is_plain_parquet_with_the_bar_schema() {
     assert_eq!(ts.value(0), t0);
     assert!(ts.values().windows(2).all(|w| w[0] < w[1]));
 }
+
+#[test]
+fn covered_days_accumulate_in_the_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Basis::Unadjusted);
+    let (aapl, m) = (t("AAPL"), tf("1m"));
+    let r = |a: &str, b: &str| {
+        crate::ranges::DateRange::new(a.parse().unwrap(), b.parse().unwrap()).unwrap()
+    };
+    let bars = || vec![bar(utc(2024, 3, 5, 15, 0), 1.0)];
+    store
+        .merge_covered(
+            &aapl,
+            m,
+            bars(),
+            Source::Rest,
+            Some(r("2024-03-01", "2024-03-05")),
+        )
+        .unwrap();
+    // The same bars with more days covered: rewritten to say so.
+    let more = store
+        .merge_covered(
+            &aapl,
+            m,
+            bars(),
+            Source::Rest,
+            Some(r("2024-03-06", "2024-03-08")),
+        )
+        .unwrap();
+    assert_eq!(more.files, 1);
+    let path = store.period_path(&aapl, m, "2024-03");
+    assert_eq!(kv(&path)[KEY_COVERED], "2024-03-01..2024-03-08");
+    // Nothing new to say: left alone.
+    let same = store
+        .merge_covered(
+            &aapl,
+            m,
+            bars(),
+            Source::Rest,
+            Some(r("2024-03-02", "2024-03-03")),
+        )
+        .unwrap();
+    assert_eq!(same.files, 0);
+    // A plain merge keeps what the file records.
+    store
+        .merge(
+            &aapl,
+            m,
+            vec![bar(utc(2024, 3, 11, 15, 0), 2.0)],
+            Source::Rest,
+        )
+        .unwrap();
+    assert_eq!(kv(&path)[KEY_COVERED], "2024-03-01..2024-03-08");
+    assert_eq!(
+        codec::parse_covered("2024-01-01..2024-01-05,garbage,2024-01-06..2024-01-09"),
+        [r("2024-01-01", "2024-01-09")],
+        "a part that does not parse is left out; adjacent ranges merge"
+    );
+}

@@ -61,7 +61,7 @@ async fn verify_finds_a_hole_and_fix_fills_it() {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(
         run.stdout
-            .contains("AAPL 1m: missing_days: no bars on 2024-11-12, a trading day"),
+            .contains("AAPL 1m: lost: no bars on 2024-11-12, a trading day, though the job table calls them covered"),
         "{}",
         run.stdout
     );
@@ -72,7 +72,7 @@ async fn verify_finds_a_hole_and_fix_fills_it() {
     assert_eq!(json.code, 1, "{json:?}");
     let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(report["series"], 1);
-    assert_eq!(report["problems"][0]["kind"], "missing_days");
+    assert_eq!(report["problems"][0]["kind"], "lost");
     assert_eq!(report["problems"][0]["from"], "2024-11-12");
 
     let before = aggregate_requests(&sim).len();

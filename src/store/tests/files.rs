@@ -285,6 +285,7 @@ fn a_directory_in_the_way_fails_the_write_and_leaves_nothing() {
             &ticker,
             m,
             &sources,
+            &[],
             &[bar(utc(2024, 3, 5, 15, 0), 1.0)],
         )
         .unwrap_err();
@@ -376,7 +377,7 @@ fn ticker_directories_hold_their_tickers() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), Basis::Unadjusted);
     let ts = utc(2024, 3, 5, 15, 0);
-    for name in ["KIMpL", "KIMPL", "A_B", "..", "O:AAPL250117C00150000"] {
+    for name in ["KIMpL", "KIMPL", "A_B", ".A", "O:AAPL250117C00150000"] {
         store
             .merge(&t(name), tf("1d"), &[bar(ts, 1.0)], Source::Rest)
             .unwrap();
@@ -388,12 +389,12 @@ fn ticker_directories_hold_their_tickers() {
         .map(|s| s.ticker.to_string())
         .collect();
     assert_eq!(found.len(), 5);
-    for name in ["KIMpL", "KIMPL", "A_B", "..", "O:AAPL250117C00150000"] {
+    for name in ["KIMpL", "KIMPL", "A_B", ".A", "O:AAPL250117C00150000"] {
         assert!(found.contains(&name.to_owned()), "{found:?}");
         assert_eq!(
             store.read_period(&t(name), tf("1d"), "2024").unwrap().len(),
             1
         );
     }
-    assert!(dir.path().join("_2E.").is_dir());
+    assert!(dir.path().join("_2EA").is_dir());
 }

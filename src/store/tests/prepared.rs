@@ -35,7 +35,7 @@ fn a_prepared_merge_shows_only_when_committed() {
 
     let new = [bar(day + MIN, 20.0), bar(day + 2 * MIN, 3.0)];
     let prepared = store
-        .prepare_merge(&aapl, m1, &new, Source::FlatFiles)
+        .prepare_merge(&aapl, m1, &new, Source::FlatFiles, None)
         .unwrap()
         .expect("the file is free");
     assert_eq!(prepared.writes.len(), 1);
@@ -62,7 +62,7 @@ fn a_dropped_prepared_merge_leaves_no_trace_and_frees_the_file() {
     let (aapl, m1) = (t("AAPL"), tf("1m"));
     let day = utc(2024, 3, 5, 14, 30);
     let prepared = store
-        .prepare_merge(&aapl, m1, &[bar(day, 1.0)], Source::FlatFiles)
+        .prepare_merge(&aapl, m1, &[bar(day, 1.0)], Source::FlatFiles, None)
         .unwrap()
         .expect("free");
     let path = store.period_path(&aapl, m1, "2024-03");
@@ -91,7 +91,7 @@ fn an_unchanged_file_needs_no_write() {
     let bars = [bar(utc(2024, 3, 5, 14, 30), 1.0)];
     store.merge(&aapl, m1, &bars, Source::FlatFiles).unwrap();
     let prepared = store
-        .prepare_merge(&aapl, m1, &bars, Source::FlatFiles)
+        .prepare_merge(&aapl, m1, &bars, Source::FlatFiles, None)
         .unwrap()
         .expect("free");
     assert!(prepared.writes.is_empty());
@@ -105,13 +105,13 @@ fn writers_wait_for_a_reserved_file_and_merge_on_top_of_it() {
     let (aapl, m1) = (t("AAPL"), tf("1m"));
     let day = utc(2024, 3, 5, 14, 30);
     let prepared = store
-        .prepare_merge(&aapl, m1, &[bar(day, 1.0)], Source::FlatFiles)
+        .prepare_merge(&aapl, m1, &[bar(day, 1.0)], Source::FlatFiles, None)
         .unwrap()
         .expect("free");
     // A second prepared write of the same file is refused, not made to wait.
     assert!(
         store
-            .prepare_merge(&aapl, m1, &[bar(day + MIN, 9.0)], Source::FlatFiles)
+            .prepare_merge(&aapl, m1, &[bar(day + MIN, 9.0)], Source::FlatFiles, None)
             .unwrap()
             .is_none()
     );

@@ -86,6 +86,11 @@ impl Workspace {
         self
     }
 
+    /// Leaves `name` out of the environment from now on.
+    pub fn unset(&mut self, name: &str) {
+        self.env.retain(|(n, _)| n != name);
+    }
+
     /// The environment the binary gets.
     pub fn env_vars(&self) -> Vec<(String, String)> {
         self.env.clone()

@@ -5,12 +5,20 @@
 //! than the cutoff; a closed day (holiday, weekend) with no file needs nothing;
 //! every other day goes to REST, in as few ranges as possible.
 
+mod listing;
+
+pub use listing::{FlatVerdict, RestOnly, SourceError, Wanted, flat_choice};
+
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{Days, NaiveDate};
 
+use std::collections::{BTreeSet, HashMap};
+
 use crate::calendar::Calendar;
+use crate::flatfiles::{Dataset, FileKind};
+use crate::model::Timeframe;
 use crate::ranges::DateRange;
 
 /// `--source auto|rest|flatfiles`.
@@ -114,6 +122,28 @@ fn rest_ranges(days: &[NaiveDate], calendar: Calendar) -> Vec<DateRange> {
         });
     }
     ranges
+}
+
+/// Which days flat files can serve.
+#[derive(Clone, Debug, Default)]
+pub struct FlatChoice {
+    /// `auto` or `flatfiles`.
+    pub choice: SourceChoice,
+    /// The first day considered recent: in `auto`, days from here on come
+    /// from REST.
+    pub cutoff: NaiveDate,
+    /// The days whose file exists, per dataset and file kind.
+    pub files: HashMap<(Dataset, FileKind), BTreeSet<NaiveDate>>,
+    /// Days whose file changed (ETag) since it was ingested: ingested again
+    /// even though covered.
+    pub republished: HashMap<(Dataset, FileKind), BTreeSet<NaiveDate>>,
+}
+
+impl FlatChoice {
+    /// The file kind that serves `tf`, if flat files hold it.
+    pub fn kind_for(tf: Timeframe) -> Option<FileKind> {
+        FileKind::ALL.into_iter().find(|k| k.timeframe() == tf)
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,184 @@
+//! Which days flat files can serve a plan: the buckets' months listed once
+//! before planning, days already ingested checked for a republished file
+//! (ETag). Decides; the caller says why when flat files are not used.
+
+use std::collections::{BTreeSet, HashSet};
+
+use chrono::{Days, NaiveDate};
+
+use super::FlatChoice;
+use super::SourceChoice;
+use crate::flatfiles::{Dataset, FlatFileError, FlatFiles};
+use crate::jobs::{JobError, JobTable};
+use crate::model::{Basis, Ticker, Timeframe};
+use crate::ranges::DateRange;
+use crate::resample::job_groups;
+
+/// What flat files can do for a plan.
+#[derive(Debug)]
+pub enum FlatVerdict {
+    /// Plan with these flat files.
+    Use(FlatChoice),
+    /// Every day from REST, and why (`None`: `--source rest`, or nothing
+    /// worth saying).
+    RestOnly(Option<RestOnly>),
+}
+
+/// Why `auto` falls back to REST for every day.
+#[derive(Debug)]
+pub enum RestOnly {
+    /// No S3 keys are configured.
+    NoKeys,
+    /// The keys were refused (the plan has no flat-file access).
+    Refused(FlatFileError),
+}
+
+/// The S3 key variables, for messages.
+const KEYS: &str = "MASSIVE_S3_ACCESS_KEY and MASSIVE_S3_SECRET_KEY, \
+                    or POLYGON_S3_ACCESS_KEY and POLYGON_S3_SECRET_KEY";
+
+/// Why flat files cannot be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("flat files hold unadjusted prices only: drop --adjusted, or use --source rest")]
+    AdjustedFlatFiles,
+    #[error("--source flatfiles needs S3 keys for flat files ({KEYS})")]
+    NoKeys,
+    /// The keys were refused or the settings are wrong: fix the command.
+    #[error(transparent)]
+    Refused(FlatFileError),
+    /// Listing failed otherwise (retry later).
+    #[error(transparent)]
+    Listing(FlatFileError),
+    #[error(transparent)]
+    Jobs(#[from] JobError),
+}
+
+impl SourceError {
+    /// Whether the command or configuration must change.
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            Self::AdjustedFlatFiles | Self::NoKeys | Self::Refused(_)
+        )
+    }
+}
+
+impl RestOnly {
+    /// What to tell the user.
+    pub fn message(&self) -> String {
+        match self {
+            Self::NoKeys => {
+                format!("no S3 keys for flat files ({KEYS}): every day comes from REST")
+            }
+            Self::Refused(e) => format!("{e}; every day comes from REST"),
+        }
+    }
+}
+
+/// What a plan will ask for, as far as the choice of source goes.
+#[derive(Clone, Copy, Debug)]
+pub struct Wanted<'a> {
+    pub tickers: &'a [Ticker],
+    pub timeframes: &'a [Timeframe],
+    pub range: DateRange,
+    pub basis: Basis,
+}
+
+/// The flat files `request` may use under `source`, days at least
+/// `cutoff_days` before `today` (`auto`) or all (`flatfiles`); `flat` is the
+/// configured flat-file client, if any.
+pub async fn flat_choice(
+    flat: Option<&FlatFiles>,
+    table: &JobTable,
+    request: Wanted<'_>,
+    source: SourceChoice,
+    cutoff_days: u64,
+    today: NaiveDate,
+) -> Result<FlatVerdict, SourceError> {
+    if source == SourceChoice::Rest {
+        return Ok(FlatVerdict::RestOnly(None));
+    }
+    let only_flat = source == SourceChoice::FlatFiles;
+    if request.basis.is_adjusted() {
+        if only_flat {
+            return Err(SourceError::AdjustedFlatFiles);
+        }
+        return Ok(FlatVerdict::RestOnly(None));
+    }
+    let cutoff = today
+        .checked_sub_days(Days::new(cutoff_days))
+        .unwrap_or(NaiveDate::MIN);
+    let last = if only_flat {
+        request.range.end
+    } else {
+        request.range.end.min(cutoff.pred_opt().unwrap_or(cutoff))
+    };
+    let mut choice = FlatChoice {
+        choice: source,
+        cutoff,
+        ..FlatChoice::default()
+    };
+    if last < request.range.start {
+        // Every day is recent: REST in auto, whatever the keys.
+        return Ok(match flat {
+            Some(_) => FlatVerdict::Use(choice),
+            None => FlatVerdict::RestOnly(None),
+        });
+    }
+    let Some(flat) = flat else {
+        if only_flat {
+            return Err(SourceError::NoKeys);
+        }
+        return Ok(FlatVerdict::RestOnly(Some(RestOnly::NoKeys)));
+    };
+    let mut wanted = HashSet::new();
+    for ticker in request.tickers {
+        for group in job_groups(request.timeframes) {
+            if let Some(kind) = FlatChoice::kind_for(group.base) {
+                wanted.insert((Dataset::for_class(ticker.asset_class()), kind));
+            }
+        }
+    }
+    for (dataset, kind) in wanted {
+        let files = match flat
+            .list_range(dataset, kind, request.range.start, last)
+            .await
+        {
+            Ok(files) => files,
+            Err(e @ FlatFileError::Forbidden { .. }) if !only_flat => {
+                return Ok(FlatVerdict::RestOnly(Some(RestOnly::Refused(e))));
+            }
+            Err(e @ (FlatFileError::Forbidden { .. } | FlatFileError::Config { .. })) => {
+                return Err(SourceError::Refused(e));
+            }
+            Err(e) => return Err(SourceError::Listing(e)),
+        };
+        let ingested = table.ingested(dataset.name(), kind.name(), request.range.start, last)?;
+        let mut days = BTreeSet::new();
+        let mut republished = BTreeSet::new();
+        for file in files {
+            if let Some(seen) = ingested.get(&file.date) {
+                // S3 listings carry ETags; a server whose listing does not
+                // is asked per ingested day.
+                let etag = match file.etag {
+                    Some(etag) => Some(etag),
+                    None => flat
+                        .head(dataset, kind, file.date)
+                        .await
+                        .map_err(SourceError::Listing)?
+                        .and_then(|f| f.etag),
+                };
+                if etag.is_some_and(|e| &e != seen) {
+                    republished.insert(file.date);
+                }
+            }
+            days.insert(file.date);
+        }
+        choice.files.insert((dataset, kind), days);
+        if !republished.is_empty() {
+            choice.republished.insert((dataset, kind), republished);
+        }
+    }
+    Ok(FlatVerdict::Use(choice))
+}
