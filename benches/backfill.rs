@@ -11,6 +11,14 @@
 //! [`common::settle`]; `BACKFILL_BENCH_NOWAIT=1` skips the wait).
 //! Prints figures; asserts nothing about speed (timed tests flake).
 
+// A bench prints its figures; its helper modules' items are `pub` for it.
+#![allow(
+    unreachable_pub,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::exit
+)]
+
 mod common;
 
 use std::path::PathBuf;

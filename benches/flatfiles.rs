@@ -13,6 +13,14 @@
 //! [`common::settle`]).
 //! Prints figures; asserts nothing about speed (timed tests flake).
 
+// A bench prints its figures; its helper modules' items are `pub` for it.
+#![allow(
+    unreachable_pub,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::exit
+)]
+
 mod common;
 #[allow(dead_code)] // the tests use more of it
 #[path = "../tests/it/common/s3.rs"]

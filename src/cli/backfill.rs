@@ -24,7 +24,7 @@ use super::{Context, Exit, Failure, output};
 
 /// Which work to plan: tickers, timeframes, dates, basis.
 #[derive(Debug, Args)]
-pub struct WorkArgs {
+pub(super) struct WorkArgs {
     /// Timeframes, comma-separated: 1m,5m,15m,1h,1d (5m/15m/1h are derived from 1m when 1m is listed)
     #[arg(long, value_name = "LIST", value_parser = parse_timeframe_list)]
     pub timeframes: TimeframeList,
@@ -43,7 +43,7 @@ pub struct WorkArgs {
 
 /// A comma-separated timeframe list, sorted and deduplicated.
 #[derive(Clone, Debug)]
-pub struct TimeframeList(pub Vec<Timeframe>);
+pub(super) struct TimeframeList(pub Vec<Timeframe>);
 
 pub(super) fn parse_timeframe_list(text: &str) -> Result<TimeframeList, String> {
     parse_timeframes(text)
@@ -53,7 +53,7 @@ pub(super) fn parse_timeframe_list(text: &str) -> Result<TimeframeList, String> 
 
 /// Which slice of a universe to take.
 #[derive(Debug, Args)]
-pub struct BatchArgs {
+pub(super) struct BatchArgs {
     /// Tickers per batch [env: BATCH_SIZE; default: the whole universe]
     #[arg(long, value_name = "N")]
     batch_size: Option<usize>,
@@ -67,7 +67,7 @@ pub struct BatchArgs {
 
 /// The tickers to work on: universe files and a batch slice of them.
 #[derive(Debug, Args)]
-pub struct UniverseArgs {
+pub(super) struct UniverseArgs {
     /// Universe files (from `finpipe discover`, or JSON arrays of tickers)
     #[arg(required = true, value_name = "UNIVERSE")]
     universes: Vec<PathBuf>,
@@ -77,7 +77,7 @@ pub struct UniverseArgs {
 
 /// How to run the queue.
 #[derive(Clone, Debug, Args, Default)]
-pub struct RunArgs {
+pub(super) struct RunArgs {
     /// The summary line goes to stderr (stdout carries JSON).
     #[arg(skip)]
     pub summary_to_stderr: bool,
@@ -99,7 +99,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = PLAN_EXAMPLES)]
-pub struct PlanArgs {
+pub(super) struct PlanArgs {
     #[command(flatten)]
     work: WorkArgs,
     #[command(flatten)]
@@ -114,7 +114,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = RUN_EXAMPLES)]
-pub struct RunCmdArgs {
+pub(super) struct RunCmdArgs {
     #[command(flatten)]
     run: RunArgs,
     /// Run the split-adjusted library's queue
@@ -129,7 +129,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = BACKFILL_EXAMPLES)]
-pub struct BackfillArgs {
+pub(super) struct BackfillArgs {
     #[command(flatten)]
     work: WorkArgs,
     #[command(flatten)]
@@ -145,7 +145,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = RUN_ONCE_EXAMPLES)]
-pub struct RunOnceArgs {
+pub(super) struct RunOnceArgs {
     /// The ticker, as Polygon spells it (AAPL, BRK.A, X:BTCUSD)
     ticker: String,
     #[command(flatten)]
@@ -155,7 +155,7 @@ pub struct RunOnceArgs {
 }
 
 /// The library a command works on.
-pub struct Library {
+pub(crate) struct Library {
     pub data_dir: PathBuf,
     pub db: PathBuf,
     pub basis: Basis,
@@ -164,7 +164,7 @@ pub struct Library {
 impl Context {
     /// The data directory and job table for `basis`: `--adjusted` defaults to
     /// `data-adjusted/`, so the two bases never mix.
-    pub fn library(&self, adjusted: bool) -> Library {
+    pub(crate) fn library(&self, adjusted: bool) -> Library {
         let config = &self.config;
         let basis = Basis::from_adjusted(adjusted);
         let data_dir = if adjusted && config.data_dir.origin == finpipe::config::Origin::Default {
@@ -184,7 +184,7 @@ impl Context {
         }
     }
 
-    pub fn open_table(&self, library: &Library) -> Result<JobTable, Failure> {
+    pub(crate) fn open_table(&self, library: &Library) -> Result<JobTable, Failure> {
         JobTable::open(&library.db)
             .map_err(|e| Failure::failed(format!("job table {}: {e}", library.db.display())))
     }
@@ -192,7 +192,7 @@ impl Context {
     /// The library for a command that only reads local state (`status`,
     /// `jobs`, `verify`, `reindex`): it must exist already, so a mistyped
     /// `--data-dir` is a usage error (exit 2) and never an empty new library.
-    pub fn existing_library(&self, adjusted: bool) -> Result<Library, Failure> {
+    pub(crate) fn existing_library(&self, adjusted: bool) -> Result<Library, Failure> {
         let library = self.library(adjusted);
         if library.data_dir.is_dir() {
             return Ok(library);
@@ -212,19 +212,19 @@ impl Context {
     /// Closes a table from [`Context::open_table`] when a command is done
     /// with it: its WAL folded into the file, a failure reported. (A table
     /// dropped on an early return is closed too, silently.)
-    pub fn close_table(&self, table: JobTable, library: &Library) -> Result<(), Failure> {
+    pub(crate) fn close_table(&self, table: JobTable, library: &Library) -> Result<(), Failure> {
         table
             .close()
             .map_err(|e| Failure::failed(format!("job table {}: {e}", library.db.display())))
     }
 
-    pub fn open_store(&self, library: &Library) -> Result<Store, Failure> {
+    pub(crate) fn open_store(&self, library: &Library) -> Result<Store, Failure> {
         Store::open(&library.data_dir, library.basis, env!("CARGO_PKG_VERSION"))
             .map_err(|e| Failure::failed(e.to_string()))
     }
 }
 
-pub async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, Failure> {
+pub(super) async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, Failure> {
     context.api_key()?;
     let tickers = read_universes(&args.universe, context)?;
     let library = context.library(args.work.adjusted);
@@ -239,25 +239,25 @@ pub async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, Failure
     Ok(Exit::Ok)
 }
 
-pub async fn run_queue(context: &Context, args: RunCmdArgs) -> Result<Exit, Failure> {
+pub(super) async fn run_queue(context: &Context, args: RunCmdArgs) -> Result<Exit, Failure> {
     let library = context.library(args.adjusted);
     let _lock = take_lock(&library, &args.run)?;
     drain(context, &library, &args.run).await
 }
 
-pub async fn run_backfill(context: &Context, args: BackfillArgs) -> Result<Exit, Failure> {
+pub(super) async fn run_backfill(context: &Context, args: BackfillArgs) -> Result<Exit, Failure> {
     context.api_key()?;
     let tickers = read_universes(&args.universe, context)?;
     plan_and_drain(context, tickers, &args.work, &args.run).await
 }
 
-pub async fn run_once(context: &Context, args: RunOnceArgs) -> Result<Exit, Failure> {
+pub(super) async fn run_once(context: &Context, args: RunOnceArgs) -> Result<Exit, Failure> {
     context.api_key()?;
     let ticker = Ticker::new(args.ticker).map_err(|e| Failure::usage(e.to_string()))?;
     plan_and_drain(context, vec![ticker], &args.work, &args.run).await
 }
 
-pub async fn plan_and_drain(
+pub(super) async fn plan_and_drain(
     context: &Context,
     tickers: Vec<Ticker>,
     work: &WorkArgs,
@@ -545,6 +545,9 @@ async fn interrupt(stop: StopSignal) {
         );
         stop.trigger();
         if tokio::signal::ctrl_c().await.is_ok() {
+            // Asked twice: the user wants out now. Leases expire and the
+            // job table recovers its WAL on the next open.
+            #[allow(clippy::exit)]
             std::process::exit(Exit::Interrupted as i32);
         }
     }
@@ -581,7 +584,7 @@ fn report(
         library.data_dir.display()
     );
     if to_stderr {
-        eprintln!("{line}");
+        errln!("{line}");
     } else {
         outln!("{line}");
     }

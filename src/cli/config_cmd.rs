@@ -4,7 +4,7 @@ use finpipe::config::{Secret, Setting};
 
 use super::{Context, Exit, Failure};
 
-pub fn run(context: &Context) -> Result<Exit, Failure> {
+pub(super) fn run(context: &Context) -> Result<Exit, Failure> {
     let c = &context.config;
     let secret = |s: &Setting<Option<Secret>>| {
         (

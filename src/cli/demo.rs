@@ -27,7 +27,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
-pub struct DemoArgs {
+pub(super) struct DemoArgs {
     /// Where the demo writes its universe files and its library
     #[arg(long, value_name = "DIR", default_value = "finpipe-demo")]
     dir: PathBuf,
@@ -112,7 +112,7 @@ fn demo_context(context: &Context, sim: &Simulator, dir: &std::path::Path) -> Co
     }
 }
 
-pub async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
+pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
     let today = market_today(context.clock.now());
     let start = today - Days::new(21);
     let mut sim_config = SimConfig::new(today);
@@ -125,13 +125,13 @@ pub async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
         .await
         .map_err(|e| Failure::failed(format!("cannot start the simulator on 127.0.0.1: {e}")))?;
     let demo = demo_context(context, &sim, &args.dir);
-    println!(
+    outln!(
         "finpipe demo: a deterministic Polygon simulator is listening on {} (today is {today} there); rate limit {}",
         sim.base_url(),
         demo.config.rate_limit.value
     );
 
-    println!(
+    outln!(
         "\n1. discover: every category -> {}",
         args.dir.join("universe").display()
     );
@@ -143,7 +143,7 @@ pub async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
         print_summary(&outcome, client.stats().requests() - before);
     }
 
-    println!(
+    outln!(
         "\n2. backfill: {} tickers, 1m/5m/1h/1d, {start} to {today} -> {}\n   days older than {DEMO_CUTOFF_DAYS} days from S3 flat files ({}), the rest from REST",
         BACKFILL.len(),
         demo.config.data_dir.value.display(),
@@ -173,18 +173,18 @@ pub async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
     sim.stop().await;
 
     let data = demo.config.data_dir.value.display().to_string();
-    println!(
+    outln!(
         "\n{served} requests served by the simulator. The library is plain Parquet, one file per ticker, timeframe and month:"
     );
-    println!("  {data}/AAPL/1m/{}.parquet", today.format("%Y-%m"));
-    println!("\n3. read it:");
-    println!(
+    outln!("  {data}/AAPL/1m/{}.parquet", today.format("%Y-%m"));
+    outln!("\n3. read it:");
+    outln!(
         "  duckdb -c \"SELECT ticker, count(*) AS days, max(close) FROM read_parquet('{data}/*/1d/*.parquet') GROUP BY ticker\""
     );
-    println!(
+    outln!(
         "  python3 -c \"import polars as pl; print(pl.scan_parquet('{data}/AAPL/5m/*.parquet').collect().tail())\""
     );
-    println!(
+    outln!(
         "\nWith a real key: MASSIVE_API_KEY=... finpipe discover etf --limit 500, then finpipe backfill universe/etf_<date>.json --timeframes 1m,1d --start 2024-01-01"
     );
     Ok(exit)

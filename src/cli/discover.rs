@@ -22,7 +22,7 @@ Examples:
 
 /// A category as the command line spells it; `--help` lists them with a line each.
 #[derive(Clone, Copy, Debug)]
-pub struct CategoryArg(pub Category);
+pub(super) struct CategoryArg(pub Category);
 
 impl ValueEnum for CategoryArg {
     fn value_variants<'a>() -> &'a [Self] {
@@ -44,7 +44,7 @@ impl ValueEnum for CategoryArg {
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
-pub struct DiscoverArgs {
+pub(super) struct DiscoverArgs {
     /// What to list
     #[arg(value_enum)]
     category: CategoryArg,
@@ -69,13 +69,13 @@ pub struct DiscoverArgs {
 }
 
 /// What one discovery did, for summaries.
-pub struct Outcome {
+pub(super) struct Outcome {
     pub universe: Universe,
     pub path: PathBuf,
     pub pages: usize,
 }
 
-pub async fn run(context: &Context, args: DiscoverArgs) -> Result<Exit, Failure> {
+pub(super) async fn run(context: &Context, args: DiscoverArgs) -> Result<Exit, Failure> {
     let client = context.client()?;
     let category = args.category.0;
     let request = DiscoverRequest {
@@ -91,7 +91,7 @@ pub async fn run(context: &Context, args: DiscoverArgs) -> Result<Exit, Failure>
 }
 
 /// Discovers `category` and writes its universe file under `out`.
-pub async fn discover_and_write(
+pub(super) async fn discover_and_write(
     context: &Context,
     client: &Client,
     category: Category,
@@ -132,7 +132,7 @@ pub async fn discover_and_write(
 }
 
 /// `etf: 500 tickers (ETF 500) in 1 page, 1 request → universe/etf_20241201.json`
-pub fn print_summary(outcome: &Outcome, requests: u64) {
+pub(super) fn print_summary(outcome: &Outcome, requests: u64) {
     let universe = &outcome.universe;
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
     for record in &universe.tickers {

@@ -14,6 +14,14 @@ macro_rules! outln {
     };
 }
 
+/// `eprintln!` for messages: a closed stderr loses them instead of
+/// panicking (nothing else can be told).
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod backfill;
 mod config_cmd;
 #[cfg(feature = "simulator")]
@@ -41,7 +49,8 @@ use finpipe::polygon::{ApiError, Client, ClientOptions, RetryPolicy};
 /// pipe went away, as `head` does), the command ends at once with exit 0 and
 /// no message, as Unix tools do: nobody is left to read the rest. Any other
 /// write error is reported on stderr and exits 1.
-pub fn write_stdout(text: std::fmt::Arguments<'_>) {
+#[allow(clippy::exit)] // the binary's edge: the rest of the output has no reader
+pub(crate) fn write_stdout(text: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
@@ -53,9 +62,17 @@ pub fn write_stdout(text: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes a message to stderr; a write error is ignored (where else would
+/// it be reported?).
+pub(crate) fn write_stderr(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(text).and_then(|()| err.flush());
+}
+
 /// Exit codes, the same for every command (README "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
+pub(crate) enum Exit {
     /// All work done.
     Ok = 0,
     /// Some work failed for good, or `verify` found problems.
@@ -70,20 +87,20 @@ pub enum Exit {
 
 /// A failure to report: what to print and which code to exit with.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     pub exit: Exit,
     pub message: String,
 }
 
 impl Failure {
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self {
             exit: Exit::Usage,
             message: message.into(),
         }
     }
 
-    pub fn failed(message: impl Into<String>) -> Self {
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
         Self {
             exit: Exit::Failed,
             message: message.into(),
@@ -135,7 +152,7 @@ const EXAMPLES: &str = examples!();
 /// Polygon.io / Massive.
 #[derive(Debug, Parser)]
 #[command(name = "finpipe", version, about, after_help = EXAMPLES, max_term_width = 100)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
     #[command(subcommand)]
@@ -278,7 +295,7 @@ Examples:
   finpipe completions fish > ~/.config/fish/completions/finpipe.fish";
 
 /// What every command gets: settings, the clock, output preferences.
-pub struct Context {
+pub(crate) struct Context {
     pub config: Config,
     pub env: Environment,
     pub clock: Clock,
@@ -287,7 +304,7 @@ pub struct Context {
 
 impl Context {
     /// The API key, or a usage failure naming where to put one.
-    pub fn api_key(&self) -> Result<Secret, Failure> {
+    pub(crate) fn api_key(&self) -> Result<Secret, Failure> {
         self.config.api_key.value.clone().ok_or_else(|| {
             Failure::usage(format!(
                 "no API key: set {} (environment or a .env file in the working directory), or pass --api-key",
@@ -298,7 +315,7 @@ impl Context {
 
     /// A REST client from the effective settings.
     /// The flat-file client, or `None` without S3 keys (REST only).
-    pub fn flat_files(&self) -> Result<Option<FlatFiles>, Failure> {
+    pub(crate) fn flat_files(&self) -> Result<Option<FlatFiles>, Failure> {
         S3Settings::from_config(&self.config)
             .map(|settings| {
                 FlatFiles::new(settings).map_err(|e| Failure::usage(format!("flat files: {e}")))
@@ -306,12 +323,12 @@ impl Context {
             .transpose()
     }
 
-    pub fn client(&self) -> Result<Client, Failure> {
+    pub(crate) fn client(&self) -> Result<Client, Failure> {
         self.client_for(self.config.api_url.value.clone(), self.api_key()?)
     }
 
     /// A REST client for `base_url` with `key`, other settings as configured.
-    pub fn client_for(&self, base_url: String, api_key: Secret) -> Result<Client, Failure> {
+    pub(crate) fn client_for(&self, base_url: String, api_key: Secret) -> Result<Client, Failure> {
         let retry = RetryPolicy {
             max_retries: self.config.retries.value,
             base: self.config.retry_base.value,
@@ -328,7 +345,7 @@ impl Context {
 }
 
 /// Parses, runs, and turns the outcome into an exit code.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     output::init_logging(cli.global.verbose, cli.global.quiet);
     let code = match run(cli) {

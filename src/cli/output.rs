@@ -25,13 +25,13 @@ fn bars() -> &'static MultiProgress {
 }
 
 /// True when stderr is a terminal (bars and colours allowed).
-pub fn interactive() -> bool {
+pub(super) fn interactive() -> bool {
     io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Sets up `tracing` for the chosen verbosity. `FINPIPE_LOG` (a filter such as
 /// `finpipe=debug`) overrides it.
-pub fn init_logging(verbose: u8, quiet: bool) {
+pub(super) fn init_logging(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "warn",
         (false, 0) => "warn",
@@ -85,33 +85,33 @@ impl<'a> MakeWriter<'a> for BarSafeStderr {
 }
 
 /// Prints an error for the user.
-pub fn error(message: &str) {
+pub(super) fn error(message: &str) {
     bars().suspend(|| {
         if interactive() {
-            eprintln!("\x1b[1;31merror:\x1b[0m {message}");
+            errln!("\x1b[1;31merror:\x1b[0m {message}");
         } else {
-            eprintln!("error: {message}");
+            errln!("error: {message}");
         }
     });
 }
 
 /// Adds a bar to the screen's bars (drawn only on a terminal).
-pub fn add_bar(bar: ProgressBar) -> ProgressBar {
+pub(super) fn add_bar(bar: ProgressBar) -> ProgressBar {
     bars().add(bar)
 }
 
 /// Prints a warning on stderr (kept by `--quiet`).
-pub fn warn(message: &str) {
-    bars().suspend(|| eprintln!("warning: {message}"));
+pub(super) fn warn(message: &str) {
+    bars().suspend(|| errln!("warning: {message}"));
 }
 
 /// Prints a note (not an error) on stderr.
-pub fn note(message: &str) {
-    bars().suspend(|| eprintln!("note: {message}"));
+pub(super) fn note(message: &str) {
+    bars().suspend(|| errln!("note: {message}"));
 }
 
 /// A spinner with a message, shown only on a terminal.
-pub fn spinner(quiet: bool, message: &str) -> ProgressBar {
+pub(super) fn spinner(quiet: bool, message: &str) -> ProgressBar {
     if quiet || !interactive() {
         return ProgressBar::hidden();
     }

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::output;
 
 /// Progress bars fed by engine events.
-pub struct Bars {
+pub(super) struct Bars {
     jobs: ProgressBar,
     line: ProgressBar,
     client: Client,
@@ -24,7 +24,7 @@ pub struct Bars {
 }
 
 impl Bars {
-    pub fn new(client: Client, quiet: bool) -> Self {
+    pub(super) fn new(client: Client, quiet: bool) -> Self {
         let (jobs, line) = if quiet || !output::interactive() {
             (ProgressBar::hidden(), ProgressBar::hidden())
         } else {
@@ -69,7 +69,7 @@ impl Bars {
         ));
     }
 
-    pub fn finish(&self) {
+    pub(super) fn finish(&self) {
         self.jobs.finish_and_clear();
         self.line.finish_and_clear();
     }

@@ -19,7 +19,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = EXAMPLES)]
-pub struct SimulatorArgs {
+pub(super) struct SimulatorArgs {
     /// Port on 127.0.0.1 (0 picks a free one)
     #[arg(long, default_value_t = 8099)]
     port: u16,
@@ -43,7 +43,7 @@ pub struct SimulatorArgs {
     cache_mb: usize,
 }
 
-pub async fn run(context: &Context, args: SimulatorArgs) -> Result<Exit, Failure> {
+pub(super) async fn run(context: &Context, args: SimulatorArgs) -> Result<Exit, Failure> {
     let mut config = SimConfig::new(
         args.today
             .unwrap_or_else(|| context.clock.now().date_naive()),
@@ -62,15 +62,15 @@ pub async fn run(context: &Context, args: SimulatorArgs) -> Result<Exit, Failure
     let sim = Simulator::start_on(config, args.port)
         .await
         .map_err(|e| Failure::usage(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
-    println!("simulator listening on {}", sim.base_url());
-    println!(
+    outln!("simulator listening on {}", sim.base_url());
+    outln!(
         "point finpipe at it: --api-url {} --api-key {}",
         sim.base_url(),
         sim.api_key()
     );
-    println!("Ctrl-C stops it.");
+    outln!("Ctrl-C stops it.");
     let _ = tokio::signal::ctrl_c().await;
-    println!("{} requests served", sim.requests().len());
+    outln!("{} requests served", sim.requests().len());
     sim.stop().await;
     Ok(Exit::Ok)
 }

@@ -11,7 +11,7 @@ use super::{Context, Failure, output};
 
 /// Where bars come from.
 #[derive(Clone, Debug, Args)]
-pub struct SourceArgs {
+pub(super) struct SourceArgs {
     /// auto: S3 flat files for days older than --cutoff-days whose file exists, REST for the rest;
     /// rest: REST only; flatfiles: flat files only
     #[arg(long, value_name = "SOURCE", default_value = "auto")]
@@ -23,7 +23,7 @@ pub struct SourceArgs {
 
 /// The flat files the plan may use, or `None` for REST only (with a note
 /// saying why, once).
-pub async fn flat_choice(
+pub(super) async fn flat_choice(
     context: &Context,
     request: &PlanRequest,
     args: &SourceArgs,

@@ -21,7 +21,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = STATUS_EXAMPLES)]
-pub struct StatusArgs {
+pub(super) struct StatusArgs {
     /// Only this ticker
     ticker: Option<String>,
     /// Only this timeframe
@@ -116,7 +116,7 @@ fn time(ms: Option<i64>) -> String {
         )
 }
 
-pub async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Failure> {
+pub(super) async fn run_status(context: &Context, args: StatusArgs) -> Result<Exit, Failure> {
     let ticker = args
         .ticker
         .map(Ticker::new)
@@ -323,7 +323,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = JOBS_EXAMPLES)]
-pub struct JobsArgs {
+pub(super) struct JobsArgs {
     #[command(subcommand)]
     command: JobsCommand,
     /// The split-adjusted library's job table
@@ -356,7 +356,7 @@ enum JobsCommand {
     },
 }
 
-pub async fn run_jobs(context: &Context, args: JobsArgs) -> Result<Exit, Failure> {
+pub(super) async fn run_jobs(context: &Context, args: JobsArgs) -> Result<Exit, Failure> {
     let library = context.existing_library(args.adjusted)?;
     let mut table = context.open_table(&library)?;
     let db_error = |e: finpipe::jobs::JobError| Failure::failed(e.to_string());

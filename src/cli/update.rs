@@ -29,7 +29,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = UPDATE_EXAMPLES)]
-pub struct UpdateArgs {
+pub(super) struct UpdateArgs {
     /// Universe files whose tickers to update (default: every series already in the library)
     #[arg(value_name = "UNIVERSE")]
     universes: Vec<PathBuf>,
@@ -48,7 +48,7 @@ pub struct UpdateArgs {
     run: RunArgs,
 }
 
-pub async fn run(context: &Context, args: UpdateArgs) -> Result<Exit, Failure> {
+pub(super) async fn run(context: &Context, args: UpdateArgs) -> Result<Exit, Failure> {
     context.api_key()?;
     let library = context.library(args.adjusted);
     let basis = Basis::from_adjusted(args.adjusted);

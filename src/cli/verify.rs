@@ -21,7 +21,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = REINDEX_EXAMPLES)]
-pub struct ReindexArgs {
+pub(super) struct ReindexArgs {
     /// Reindex the split-adjusted library
     #[arg(long)]
     adjusted: bool,
@@ -36,7 +36,7 @@ pub struct ReindexArgs {
 /// `finpipe reindex`: the job table's coverage rebuilt from the library's
 /// file footers, and covered periods whose file is gone forgotten. Local
 /// state only: no key, no request.
-pub async fn run_reindex(context: &Context, args: ReindexArgs) -> Result<Exit, Failure> {
+pub(super) async fn run_reindex(context: &Context, args: ReindexArgs) -> Result<Exit, Failure> {
     let library = context.existing_library(args.adjusted)?;
     let _lock = acquire(&library.db, LockMode::Exclusive, args.wait).map_err(|e| match e {
         LockError::Held { .. } => Failure {
@@ -113,7 +113,7 @@ Examples:
 
 #[derive(Debug, Args)]
 #[command(after_help = VERIFY_EXAMPLES)]
-pub struct VerifyArgs {
+pub(super) struct VerifyArgs {
     /// Tickers to check (default: every ticker in the library)
     #[arg(value_name = "TICKER")]
     tickers: Vec<String>,
@@ -133,7 +133,7 @@ pub struct VerifyArgs {
     run: RunArgs,
 }
 
-pub async fn run(context: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
+pub(super) async fn run(context: &Context, args: VerifyArgs) -> Result<Exit, Failure> {
     // Only --fix asks the API for anything.
     if args.fix {
         context.api_key()?;

@@ -29,7 +29,7 @@ pub(crate) struct TableThread {
 impl TableThread {
     /// Starts the thread, which owns `table` from then on and closes it when
     /// the `TableThread` is dropped.
-    pub fn start(mut table: JobTable) -> std::io::Result<Self> {
+    pub(crate) fn start(mut table: JobTable) -> std::io::Result<Self> {
         let (calls, queue) = mpsc::channel::<Call>();
         let thread = std::thread::Builder::new()
             .name("finpipe-jobs".into())
@@ -53,7 +53,7 @@ impl TableThread {
 
     /// Runs `call` on the table's thread and waits for its answer; `None`
     /// when the call panicked.
-    pub async fn run<T: Send + 'static>(
+    pub(crate) async fn run<T: Send + 'static>(
         &self,
         call: impl FnOnce(&mut JobTable) -> T + Send + 'static,
     ) -> Option<T> {

@@ -32,7 +32,7 @@ pub(crate) struct PageBody<T> {
 
 impl<T: DeserializeOwned> PageBody<T> {
     /// Decodes a page through its [`Envelope`].
-    pub fn decode(body: &[u8]) -> Result<Self, serde_json::Error> {
+    pub(super) fn decode(body: &[u8]) -> Result<Self, serde_json::Error> {
         let envelope: Envelope<T> = serde_json::from_slice(body)?;
         Ok(Self {
             results: envelope.results.unwrap_or_default(),

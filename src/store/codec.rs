@@ -82,11 +82,11 @@ pub fn bar_schema() -> SchemaRef {
 /// of every file, which for a few hundred rows costs more CPU than the
 /// compression saves bytes (it was a third of a flat-file day's profile,
 /// 11 000 small files). Readers see no difference.
-pub const SMALL_FILE_ROWS: usize = 2048;
+pub(super) const SMALL_FILE_ROWS: usize = 2048;
 
 /// Writer settings shared by every file (zstd level 1 unless `small`);
 /// per-file metadata is appended.
-pub fn writer_properties(small: bool) -> WriterProperties {
+pub(super) fn writer_properties(small: bool) -> WriterProperties {
     let compression = if small {
         Compression::UNCOMPRESSED
     } else {
@@ -138,7 +138,7 @@ pub fn writer_properties(small: bool) -> WriterProperties {
 }
 
 /// What one file's metadata says about it.
-pub struct FileMeta<'a> {
+pub(super) struct FileMeta<'a> {
     pub ticker: &'a Ticker,
     pub timeframe: Timeframe,
     pub basis: Basis,
@@ -149,7 +149,7 @@ pub struct FileMeta<'a> {
 }
 
 /// Encodes `bars` (sorted, unique timestamps) as a whole Parquet file.
-pub fn encode(
+pub(super) fn encode(
     schema: &SchemaRef,
     props: &WriterProperties,
     meta: &FileMeta<'_>,
@@ -239,7 +239,7 @@ fn nulls(bars: &[Bar], present: fn(&Bar) -> bool) -> Option<NullBuffer> {
 
 /// What a file's footer says: its metadata keys and row statistics.
 #[derive(Clone, Debug)]
-pub struct Footer {
+pub(super) struct Footer {
     pub ticker: String,
     pub timeframe: String,
     pub basis: Basis,
@@ -254,7 +254,7 @@ pub struct Footer {
 
 impl Footer {
     /// The sources named in `finpipe.source`.
-    pub fn sources(&self) -> BTreeSet<String> {
+    pub(super) fn sources(&self) -> BTreeSet<String> {
         self.source
             .split('+')
             .filter(|s| !s.is_empty())
@@ -264,7 +264,7 @@ impl Footer {
 }
 
 /// Reads only the footer of the file at `path`; `None` when there is no file.
-pub fn read_footer(path: &Path) -> Result<Option<Footer>, StoreError> {
+pub(super) fn read_footer(path: &Path) -> Result<Option<Footer>, StoreError> {
     let Some(file) = open_existing(path)? else {
         return Ok(None);
     };
@@ -276,7 +276,7 @@ pub fn read_footer(path: &Path) -> Result<Option<Footer>, StoreError> {
 
 /// Reads the whole file at `path`: its footer, then, when `accept` agrees
 /// with the footer, its bars. `None` when there is no file.
-pub fn read_file(
+pub(super) fn read_file(
     path: &Path,
     accept: impl FnOnce(&Footer) -> Result<(), StoreError>,
 ) -> Result<Option<(Footer, Vec<Bar>)>, StoreError> {

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use crate::fsutil::StorageFault;
+pub(super) use crate::fsutil::StorageFault;
 use crate::model::Basis;
 
 /// An error of the per-ticker Parquet library.

@@ -13,7 +13,7 @@ use crate::model::{AssetClass, Bar, Timeframe, period_of};
 /// `period_of` (the one rule) runs once per run of bars in the same period.
 /// Owned bars that all fall in one period (a page of a month) are kept as
 /// they are, not copied.
-pub fn group_by_period(
+pub(super) fn group_by_period(
     class: AssetClass,
     tf: Timeframe,
     bars: Cow<'_, [Bar]>,
@@ -47,7 +47,7 @@ pub fn group_by_period(
 /// The UTC-ms range `[start, end)` of the period holding `ts`: from midnight
 /// of its first date to midnight of the next period's first date, in the day
 /// zone. An empty range (never hit) when a date is out of chrono's range.
-pub fn period_bounds(class: AssetClass, tf: Timeframe, ts: i64) -> (i64, i64) {
+pub(super) fn period_bounds(class: AssetClass, tf: Timeframe, ts: i64) -> (i64, i64) {
     let date = class.date_of(ts);
     let (first, next) = if tf.fixed_millis().is_some() {
         let first = NaiveDate::from_ymd_opt(date.year(), date.month(), 1);
@@ -70,7 +70,7 @@ pub fn period_bounds(class: AssetClass, tf: Timeframe, ts: i64) -> (i64, i64) {
 }
 
 /// Sorts by timestamp, keeping the last of equal timestamps (input order).
-pub fn normalize(mut bars: Vec<Bar>) -> Vec<Bar> {
+pub(super) fn normalize(mut bars: Vec<Bar>) -> Vec<Bar> {
     // Pages and files come sorted and unique: then there is nothing to do.
     if bars.is_sorted_by(|a, b| a.timestamp < b.timestamp) {
         return bars;
@@ -87,7 +87,7 @@ pub fn normalize(mut bars: Vec<Bar>) -> Vec<Bar> {
 }
 
 /// The result of [`merge_sorted`].
-pub struct Merged {
+pub(super) struct Merged {
     pub bars: Vec<Bar>,
     /// Timestamps of `new` absent from `stored`.
     pub new: usize,
@@ -96,7 +96,7 @@ pub struct Merged {
 }
 
 /// Merges sorted unique `new` into sorted unique `stored`; `new` wins ties.
-pub fn merge_sorted(stored: &[Bar], new: Vec<Bar>) -> Merged {
+pub(super) fn merge_sorted(stored: &[Bar], new: Vec<Bar>) -> Merged {
     if stored.is_empty() {
         // A new file: everything is new, nothing to copy.
         return Merged {
@@ -130,7 +130,7 @@ pub fn merge_sorted(stored: &[Bar], new: Vec<Bar>) -> Merged {
 }
 
 /// Timestamps of sorted `bars` absent from sorted `old`.
-pub fn count_new(old: &[Bar], bars: &[Bar]) -> usize {
+pub(super) fn count_new(old: &[Bar], bars: &[Bar]) -> usize {
     let mut old = old.iter().map(|b| b.timestamp).peekable();
     bars.iter()
         .filter(|b| {
@@ -140,12 +140,12 @@ pub fn count_new(old: &[Bar], bars: &[Bar]) -> usize {
         .count()
 }
 
-pub fn same_bars(a: &[Bar], b: &[Bar]) -> bool {
+pub(super) fn same_bars(a: &[Bar], b: &[Bar]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_bar(x, y))
 }
 
 /// Equality of every field, bit for bit (so `NaN` equals itself, `-0.0` differs from `0.0`).
-pub fn same_bar(a: &Bar, b: &Bar) -> bool {
+pub(super) fn same_bar(a: &Bar, b: &Bar) -> bool {
     let f = |x: f64, y: f64| x.to_bits() == y.to_bits();
     let of = |x: Option<f64>, y: Option<f64>| match (x, y) {
         (Some(x), Some(y)) => f(x, y),

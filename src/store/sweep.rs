@@ -17,14 +17,14 @@ pub const TMP_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// Removes stale temporary files anywhere below `root` (symlinks are not
 /// followed). Returns how many were removed.
-pub fn remove_stale_temporaries(root: &Path) -> Result<usize, StoreError> {
+pub(super) fn remove_stale_temporaries(root: &Path) -> Result<usize, StoreError> {
     remove_temporaries(root, TMP_GRACE)
 }
 
 /// Removes temporary files untouched for at least `grace` below `root`. A
 /// runner that holds the exclusive run lock knows no other writer is alive
 /// and passes zero.
-pub fn remove_temporaries(root: &Path, grace: Duration) -> Result<usize, StoreError> {
+pub(super) fn remove_temporaries(root: &Path, grace: Duration) -> Result<usize, StoreError> {
     let now = SystemTime::now();
     let mut removed = 0;
     let mut stack = vec![root.to_path_buf()];

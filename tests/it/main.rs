@@ -7,6 +7,14 @@
 //!
 //! Run one area with `cargo test --test it <module>::`, e.g. `crash::`.
 
+// Tests print what they measured and keep helpers `pub` for their modules.
+#![allow(
+    unreachable_pub,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::exit
+)]
+
 mod common;
 
 mod backfill;
