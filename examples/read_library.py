@@ -5,10 +5,14 @@
     python3 examples/read_library.py --data data --ticker AAPL
 
 Layout: <data>/<TICKER_DIR>/<timeframe>/<period>.parquet (period YYYY-MM for
-intraday, YYYY for 1d). Every file has a `ticker` column with the real
-symbol, so the robust query is a glob over all tickers filtered on `ticker`.
-Timestamps are UTC window starts (ms); daily bars are stamped 00:00 New York
-(forex: 00:00 UTC), so their UTC date is the trading day.
+intraday, YYYY for 1d); finpipe's own files are in the hidden <data>/.finpipe/.
+Every file has a `ticker` column with the real symbol (and its min/max
+statistics, so a glob over all tickers filtered on `ticker` skips the other
+tickers' files). Timestamps are UTC window starts (ms). A market's day is a
+calendar day in New York (forex: in UTC), so every query that groups by day
+converts first: timezone('America/New_York', timestamp) in DuckDB,
+.dt.convert_time_zone("America/New_York") in polars. Grouped by the UTC day,
+a Friday's after-hours bars would land on a Saturday.
 """
 
 import argparse
@@ -17,6 +21,17 @@ import os
 import sys
 
 NY = "America/New_York"
+
+
+def day_zone(ticker: str) -> str:
+    """The zone of a ticker's market day: UTC for forex (C:EURUSD), else New York."""
+    return "UTC" if ticker.startswith("C:") else NY
+
+
+# DuckDB: a bar's market day (New York; UTC for forex), as finpipe files it.
+MARKET_DAY = (
+    "timezone(CASE WHEN ticker LIKE 'C:%' THEN 'UTC' ELSE 'America/New_York' END, \"timestamp\")::DATE"
+)
 
 
 def ticker_dir(ticker: str) -> str:
@@ -68,12 +83,30 @@ def with_duckdb(data: str, ticker: str) -> None:
             f"""
             SELECT ticker,
                    count(*)                                  AS days,
-                   min(timezone('UTC', "timestamp"))::DATE   AS first_day,
-                   max(timezone('UTC', "timestamp"))::DATE   AS last_day,
+                   min({MARKET_DAY})                         AS first_day,
+                   max({MARKET_DAY})                         AS last_day,
                    arg_max(close, "timestamp")               AS last_close
             FROM read_parquet({sql_str(p)}, hive_partitioning = false)
             GROUP BY ticker ORDER BY ticker
             """
+        ).show()
+
+    print(f"== DuckDB: {ticker} per market day, from its 1m bars")
+    if (p := pattern(data, "1m", ticker)) is not None:
+        con.sql(
+            f"""
+            SELECT {MARKET_DAY}                 AS day,
+                   count(*)                     AS bars,
+                   arg_min(open, "timestamp")   AS open,
+                   max(high)                    AS high,
+                   min(low)                     AS low,
+                   arg_max(close, "timestamp")  AS close,
+                   sum(volume)                  AS volume
+            FROM read_parquet({sql_str(p)}, hive_partitioning = false)
+            WHERE ticker = ?
+            GROUP BY day ORDER BY day
+            """,
+            params=[ticker],
         ).show()
 
     print(f"== DuckDB: {ticker} 1m bars of its last day, New York time")
@@ -109,7 +142,7 @@ def with_polars(data: str, ticker: str) -> None:
             .filter(is_ticker)
             .sort("timestamp")
             .select(
-                pl.col("timestamp").dt.date().alias("day"),
+                pl.col("timestamp").dt.convert_time_zone(day_zone(ticker)).dt.date().alias("day"),
                 "close",
                 pl.col("close").pct_change().alias("return"),
             )

@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::polygon::RateLimit;
+use crate::polygon::{RateLimit, without_credentials};
 pub use crate::secret::Secret;
 
 /// Default REST base URL.
@@ -147,6 +147,9 @@ pub struct Config {
     pub concurrency: Setting<usize>,
     pub data_dir: Setting<PathBuf>,
     pub db: Setting<PathBuf>,
+    /// URLs whose `user:password@` was dropped ("the API URL (from flag
+    /// --api-url)"), for a warning: finpipe never sends or prints them.
+    pub credentials_dropped: Vec<String>,
 }
 
 /// Default number of jobs run at once.
@@ -190,9 +193,27 @@ impl Config {
                 env.lookup(&["FINPIPE_DB"])
                     .map(|(v, o)| (PathBuf::from(v), o))
             });
-        let db = Setting::or_default(db, data_dir.value.join("finpipe.db"));
+        // finpipe's own state lives in the library's hidden state folder.
+        let db = Setting::or_default(db, crate::store::default_db_path(&data_dir.value));
+
+        // A `user:password@` in a URL is never sent (the API key and the S3
+        // keys authenticate), so it is dropped here, before anything could
+        // print it; the CLI says so (`credentials_dropped`).
+        let mut credentials_dropped = Vec::new();
+        let mut drop_credentials = |found: Option<(String, Origin)>, what: &'static str| {
+            found.map(|(url, origin)| match without_credentials(&url) {
+                Some(clean) => {
+                    credentials_dropped.push(format!("the {what} (from {origin})"));
+                    (clean, origin)
+                }
+                None => (url, origin),
+            })
+        };
+        let api_url = drop_credentials(api_url, "API URL");
+        let flatfiles_url = drop_credentials(flatfiles_url, "flat-files URL");
 
         Ok(Self {
+            credentials_dropped,
             api_key: secret(&flags.api_key, "--api-key", API_KEY_VARS),
             api_url: Setting::or_default(api_url, DEFAULT_API_URL.to_owned())
                 .map(|url| url.trim_end_matches('/').to_owned()),
@@ -210,7 +231,12 @@ impl Config {
                 text(&flags.timeout, "--timeout", &["FINPIPE_TIMEOUT"]),
                 "timeout",
                 Duration::from_secs(60),
-                parse_duration,
+                |text| match parse_duration(text)? {
+                    zero if zero.is_zero() => Err("a request must be given some time: every \
+                         request would fail at once (use e.g. 30s, or 500ms at the least)"
+                        .to_owned()),
+                    timeout => Ok(timeout),
+                },
             )?,
             retries: parse_setting(
                 text(&flags.retries, "--retries", &["FINPIPE_RETRIES"]),
@@ -374,7 +400,30 @@ mod tests {
         assert!(c.api_key.value.is_none());
         assert_eq!(c.api_url.value, DEFAULT_API_URL);
         assert_eq!(c.rate_limit.value, RateLimit::per_minute(5));
-        assert_eq!(c.db.value, PathBuf::from("data").join("finpipe.db"));
+        assert_eq!(c.db.value, PathBuf::from("data/.finpipe/finpipe.db"));
+    }
+
+    #[test]
+    fn the_job_table_defaults_into_the_libraries_state_folder() {
+        let flags = Overrides {
+            data_dir: Some("lib".into()),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(&flags, &env(&[], &[])).unwrap();
+        assert_eq!(c.db.value, PathBuf::from("lib/.finpipe/finpipe.db"));
+        assert_eq!(c.db.origin, Origin::Default);
+
+        let e = env(&[("FINPIPE_DB", "jobs.db")], &[]);
+        let c = Config::resolve(&flags, &e).unwrap();
+        assert_eq!(c.db.value, PathBuf::from("jobs.db"));
+        assert_eq!(c.db.origin, Origin::Env("FINPIPE_DB".into()));
+        let flags = Overrides {
+            db: Some("flag.db".into()),
+            ..flags
+        };
+        let c = Config::resolve(&flags, &e).unwrap();
+        assert_eq!(c.db.value, PathBuf::from("flag.db"));
+        assert_eq!(c.db.origin, Origin::Flag("--db"));
     }
 
     #[test]
@@ -409,6 +458,41 @@ mod tests {
             err.contains("rate limit") && err.contains("POLYGON_RATE_LIMIT"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused_and_url_credentials_are_dropped() {
+        let flags = Overrides {
+            timeout: Some("0s".into()),
+            ..Overrides::default()
+        };
+        let err = Config::resolve(&flags, &env(&[], &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("timeout") && err.contains("--timeout"),
+            "{err}"
+        );
+        let flags = Overrides {
+            api_url: Some("http://user:pw@127.0.0.1:9/base/".into()),
+            ..Overrides::default()
+        };
+        let e = env(
+            &[("MASSIVE_S3_ENDPOINT", "https://key@files.example.com")],
+            &[],
+        );
+        let c = Config::resolve(&flags, &e).unwrap();
+        assert_eq!(c.api_url.value, "http://127.0.0.1:9/base");
+        assert_eq!(c.flatfiles_url.value, "https://files.example.com");
+        assert_eq!(
+            c.credentials_dropped.len(),
+            2,
+            "{:?}",
+            c.credentials_dropped
+        );
+        assert!(c.credentials_dropped[0].contains("--api-url"));
+        let c = Config::resolve(&Overrides::default(), &env(&[], &[])).unwrap();
+        assert!(c.credentials_dropped.is_empty());
     }
 
     #[test]

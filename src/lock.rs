@@ -1,5 +1,8 @@
 //! The run lock: an OS file lock on `<db>.lock` beside the job table, which
-//! the kernel releases when the process dies, even by SIGKILL.
+//! the kernel releases when the process dies, even by SIGKILL. With the
+//! default job table that is `<data-dir>/.finpipe/finpipe.db.lock`, inside
+//! the library's state folder, never in the library root (dataset readers
+//! such as `pd.read_parquet('data/')` would trip over it there).
 //!
 //! `run`, `backfill` and `update` take it exclusively, so an overlapping cron
 //! start stops at once (or waits with `--wait`). `--shared` runners, which
@@ -119,7 +122,7 @@ mod tests {
     use super::*;
 
     fn db(dir: &tempfile::TempDir) -> PathBuf {
-        dir.path().join("data").join("finpipe.db")
+        crate::store::default_db_path(&dir.path().join("data"))
     }
 
     fn is_held(result: Result<RunLock, LockError>) -> bool {
@@ -132,7 +135,11 @@ mod tests {
         let db = db(&dir);
         let held = acquire(&db, LockMode::Exclusive, false).unwrap();
         assert_eq!(held.mode(), LockMode::Exclusive);
-        assert_eq!(held.path(), dir.path().join("data/finpipe.db.lock"));
+        assert_eq!(
+            held.path(),
+            dir.path().join("data/.finpipe/finpipe.db.lock"),
+            "the lock is in the state folder, created if needed"
+        );
         assert!(is_held(acquire(&db, LockMode::Exclusive, false)));
         assert!(is_held(acquire(&db, LockMode::Shared, false)));
         let message = acquire(&db, LockMode::Exclusive, false)

@@ -8,6 +8,12 @@
 //! already stored gets a `derive` job that sends no request at all. One REST
 //! job covers a ticker's whole missing range of one base timeframe.
 
+mod dry_run;
+mod estimate;
+
+pub use dry_run::{DryRun, DryRunError, dry_run};
+pub use estimate::{Estimate, PAGE_BARS, Queued, days_before, human, time_at};
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
@@ -43,7 +49,8 @@ pub struct PlanOutcome {
     pub derive_jobs: usize,
     /// Flat-file jobs new or widened (no REST requests).
     pub flat_jobs: usize,
-    /// Distinct day files those jobs read.
+    /// Distinct day files those jobs read (one per dataset, file kind and
+    /// day: minute and day aggregates are separate files).
     pub flat_days: usize,
     /// Open days with no file, left out (`--source flatfiles` only).
     pub missing_days: usize,
@@ -278,7 +285,8 @@ pub fn plan(
         let job = key.job(request.basis)?;
         if table.insert_fanout(&job, targets, now_ms)? {
             outcome.flat_jobs += 1;
-            days.extend(job_days.iter().map(|d| (key.dataset, *d)));
+            // One file per dataset, kind (its base timeframe) and day.
+            days.extend(job_days.iter().map(|d| (key.dataset, key.base.clone(), *d)));
         }
     }
     outcome.flat_days = days.len();

@@ -365,6 +365,20 @@ mod tests {
         }
     }
 
+    impl Fixture {
+        /// The check before planning AAPL's 1m bars.
+        fn reconcile(&mut self) -> Reconciled {
+            reconcile(
+                &mut self.table,
+                &self.store,
+                std::slice::from_ref(&self.aapl),
+                &[Timeframe::MINUTE],
+                Basis::Unadjusted,
+            )
+            .unwrap()
+        }
+    }
+
     #[test]
     fn files_record_what_they_cover_and_coverage_is_rebuilt_from_them() {
         let mut f = fixture();
@@ -374,14 +388,7 @@ mod tests {
             assert_eq!(file.covered, [range("2024-01-01", "2024-02-14")]);
         }
         // A new job table: nothing known, so the files' word is taken.
-        let found = reconcile(
-            &mut f.table,
-            &f.store,
-            std::slice::from_ref(&f.aapl),
-            &[Timeframe::MINUTE],
-            Basis::Unadjusted,
-        )
-        .unwrap();
+        let found = f.reconcile();
         assert_eq!(found.rebuilt.len(), 1);
         assert_eq!(found.rebuilt[0].files, 2);
         assert!(found.lost.is_empty());
@@ -393,14 +400,7 @@ mod tests {
             "the holiday on the first day is covered too: asked, and there was nothing"
         );
         // Known now: a second check rebuilds nothing.
-        let again = reconcile(
-            &mut f.table,
-            &f.store,
-            std::slice::from_ref(&f.aapl),
-            &[Timeframe::MINUTE],
-            Basis::Unadjusted,
-        )
-        .unwrap();
+        let again = f.reconcile();
         assert!(again.rebuilt.is_empty() && again.lost.is_empty());
     }
 
@@ -417,14 +417,7 @@ mod tests {
             .unwrap();
         let january = f.store.period_path(&f.aapl, Timeframe::MINUTE, "2024-01");
         std::fs::remove_file(&january).unwrap();
-        let found = reconcile(
-            &mut f.table,
-            &f.store,
-            std::slice::from_ref(&f.aapl),
-            &[Timeframe::MINUTE],
-            Basis::Unadjusted,
-        )
-        .unwrap();
+        let found = f.reconcile();
         assert_eq!(found.lost.len(), 1);
         assert_eq!(found.lost[0].period, "2024-01");
         assert_eq!(found.lost[0].days, range("2024-01-01", "2024-01-31"));
@@ -519,14 +512,7 @@ mod tests {
         let january = f.store.period_path(&f.aapl, Timeframe::MINUTE, "2024-01");
         let bytes = std::fs::read(&january).unwrap();
         std::fs::write(&january, &bytes[..bytes.len() / 2]).unwrap();
-        let found = reconcile(
-            &mut f.table,
-            &f.store,
-            std::slice::from_ref(&f.aapl),
-            &[Timeframe::MINUTE],
-            Basis::Unadjusted,
-        )
-        .unwrap();
+        let found = f.reconcile();
         assert_eq!(found.quarantined.len(), 1);
         assert_eq!(found.quarantined[0].path, january);
         assert!(!january.exists());
@@ -539,7 +525,9 @@ mod tests {
         assert!(kept.starts_with(f.store.quarantine_dir()));
         assert_eq!(
             f.store.quarantined().unwrap(),
-            [std::path::PathBuf::from("AAPL/1m/2024-01.parquet")]
+            [std::path::PathBuf::from(
+                "AAPL/1m/2024-01.parquet.quarantined"
+            )]
         );
         assert_eq!(found.lost.len(), 1, "its period is fetched again");
         assert_eq!(

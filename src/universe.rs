@@ -80,6 +80,59 @@ pub enum UniverseError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "{word:?} is neither a universe file (no such file; universe files end in .json) nor a \
+         ticker (1 to 64 visible characters without spaces, `/` or `\\`, not only dots, as \
+         Polygon spells it: AAPL, BRK.A, X:BTCUSD)"
+    )]
+    NotATicker { word: String },
+}
+
+/// One word of a command line that names tickers (`backfill`, `plan`): a
+/// universe file or one ticker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    Universe(PathBuf),
+    Ticker(Ticker),
+}
+
+impl Selection {
+    /// `word` as `backfill` and `plan` read it: a universe when it ends in
+    /// `.json` (any case) or names an existing file (`is_file`), anything
+    /// else a ticker, checked by the ticker rules.
+    pub fn parse(word: &str, is_file: impl Fn(&Path) -> bool) -> Result<Self, UniverseError> {
+        let path = Path::new(word);
+        let json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if json || is_file(path) {
+            return Ok(Self::Universe(path.to_owned()));
+        }
+        Ticker::new(word)
+            .map(Self::Ticker)
+            .map_err(|_| UniverseError::NotATicker {
+                word: word.to_owned(),
+            })
+    }
+}
+
+/// Every ticker that `words` name (tickers, and universe files read), in
+/// order, without repeats.
+pub fn tickers_of(words: &[String]) -> Result<Vec<Ticker>, UniverseError> {
+    let mut tickers: Vec<Ticker> = Vec::new();
+    let mut seen = HashSet::new();
+    for word in words {
+        let found = match Selection::parse(word, Path::is_file)? {
+            Selection::Ticker(ticker) => vec![ticker],
+            Selection::Universe(path) => Universe::read(&path)?.symbols(),
+        };
+        for ticker in found {
+            if seen.insert(ticker.clone()) {
+                tickers.push(ticker);
+            }
+        }
+    }
+    Ok(tickers)
 }
 
 /// What a file may hold: our format, a bare list, or an object with `tickers`.
@@ -314,6 +367,54 @@ mod tests {
             assert!(err.contains(expected), "{text}: {err}");
         }
         let missing = Universe::read(&dir.path().join("nope.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("cannot read universe file"), "{missing}");
+    }
+
+    #[test]
+    fn command_line_words_are_universes_or_tickers() {
+        let no_file = |_: &Path| false;
+        let ticker = |s: &str| Selection::Ticker(Ticker::new(s).unwrap());
+        assert_eq!(Selection::parse("AAPL", no_file).unwrap(), ticker("AAPL"));
+        assert_eq!(Selection::parse("BRK.A", no_file).unwrap(), ticker("BRK.A"));
+        assert_eq!(
+            Selection::parse("X:BTCUSD", no_file).unwrap(),
+            ticker("X:BTCUSD")
+        );
+        // A .json name is a universe even when missing (reading it says so).
+        assert_eq!(
+            Selection::parse("universe/etf_20241201.JSON", no_file).unwrap(),
+            Selection::Universe("universe/etf_20241201.JSON".into())
+        );
+        // An existing file is a universe whatever its name.
+        assert_eq!(
+            Selection::parse("my-list", |p: &Path| p == Path::new("my-list")).unwrap(),
+            Selection::Universe("my-list".into())
+        );
+        for bad in ["universe/etf", "..", "A B", ""] {
+            let err = Selection::parse(bad, no_file).unwrap_err().to_string();
+            assert!(err.contains("neither a universe file"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn tickers_and_universes_mix_in_order_without_repeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = write(dir.path(), r#"["MSFT", "AAPL", "X:BTCUSD"]"#);
+        let words = [
+            "AAPL".to_owned(),
+            list.display().to_string(),
+            "SPY".to_owned(),
+            "MSFT".to_owned(),
+        ];
+        let tickers: Vec<String> = tickers_of(&words)
+            .unwrap()
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(tickers, ["AAPL", "MSFT", "X:BTCUSD", "SPY"]);
+        let missing = tickers_of(&["nope.json".to_owned()])
             .unwrap_err()
             .to_string();
         assert!(missing.contains("cannot read universe file"), "{missing}");

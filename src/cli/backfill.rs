@@ -1,8 +1,9 @@
 //! `finpipe plan`, `run`, `backfill` and `run-once`: fill the job table and
 //! drain it into the Parquet library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::NaiveDate;
@@ -12,11 +13,16 @@ use finpipe::engine::{Engine, EngineOptions, RunSummary, StopSignal, wall_ms};
 use finpipe::jobs::JobTable;
 use finpipe::lock::{LockError, LockMode, RunLock, acquire};
 use finpipe::model::{Basis, Ticker, Timeframe, parse_timeframes};
-use finpipe::plan::{PlanError, PlanOutcome, PlanRequest, plan};
+use finpipe::plan::{
+    DryRun, DryRunError, PAGE_BARS, PlanError, PlanOutcome, PlanRequest, days_before, dry_run,
+    human, plan, time_at,
+};
+use finpipe::polygon::RateLimit;
 use finpipe::ranges::DateRange;
 use finpipe::reindex::{Reconciled, reconcile};
-use finpipe::store::Store;
-use finpipe::universe::Universe;
+use finpipe::sources::{SourceChoice, Unreachable};
+use finpipe::store::{DB_FILE, MigrateDb, Store, default_db_path, migrate_state};
+use finpipe::universe::{Universe, tickers_of};
 
 use super::progress::Bars;
 use super::sources::{SourceArgs, flat_choice};
@@ -29,8 +35,16 @@ pub(super) struct WorkArgs {
     #[arg(long, value_name = "LIST", value_parser = parse_timeframe_list)]
     pub timeframes: TimeframeList,
     /// First day (YYYY-MM-DD)
-    #[arg(long, value_name = "DATE")]
-    pub start: NaiveDate,
+    #[arg(
+        long,
+        value_name = "DATE",
+        required_unless_present = "days",
+        conflicts_with = "days"
+    )]
+    pub start: Option<NaiveDate>,
+    /// Start N days before today instead of at --start (--days 30: the last 30 days and today)
+    #[arg(long, value_name = "N")]
+    pub days: Option<u64>,
     /// Last day, inclusive (YYYY-MM-DD) [default: today; later dates are clamped to today]
     #[arg(long, value_name = "DATE")]
     pub end: Option<NaiveDate>,
@@ -65,12 +79,15 @@ pub(super) struct BatchArgs {
     max_batches: Option<usize>,
 }
 
-/// The tickers to work on: universe files and a batch slice of them.
+/// The tickers to work on: tickers and universe files, and a batch slice
+/// of them.
 #[derive(Debug, Args)]
 pub(super) struct UniverseArgs {
-    /// Universe files (from `finpipe discover`, or JSON arrays of tickers)
-    #[arg(required = true, value_name = "UNIVERSE")]
-    universes: Vec<PathBuf>,
+    /// Tickers (AAPL BRK.A X:BTCUSD) and/or universe files (from `finpipe discover`, or JSON
+    /// arrays of tickers): a word that ends in .json or names an existing file is a universe,
+    /// any other word a ticker
+    #[arg(required = true, value_name = "TICKER|UNIVERSE")]
+    words: Vec<String>,
     #[command(flatten)]
     batch: BatchArgs,
 }
@@ -90,11 +107,69 @@ pub(super) struct RunArgs {
     /// Drain the table together with other --shared runners (a shared lock instead of the exclusive one)
     #[arg(long)]
     pub shared: bool,
+    #[command(flatten)]
+    pub summary: SummaryFormat,
+}
+
+/// `--json`: the run's summary line as one JSON object. A command with a
+/// `--json` of its own (`verify`'s report) shares that flag: one switch
+/// makes all its output machine-readable.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct SummaryFormat {
+    pub json: bool,
+}
+
+const JSON_FLAG: &str = "json";
+
+/// Set once `--json` asked for the JSON summary: stdout then carries that
+/// alone, and the plan line (printed by several commands before their run)
+/// goes to stderr.
+static JSON_SUMMARY: AtomicBool = AtomicBool::new(false);
+
+impl clap::FromArgMatches for SummaryFormat {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let json = matches
+            .try_get_one::<bool>(JSON_FLAG)
+            .ok()
+            .flatten()
+            .copied()
+            .unwrap_or(false);
+        if json {
+            JSON_SUMMARY.store(true, Ordering::Relaxed);
+        }
+        Ok(Self { json })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for SummaryFormat {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        if command.get_arguments().any(|a| a.get_id() == JSON_FLAG) {
+            return command;
+        }
+        command.arg(
+            clap::Arg::new(JSON_FLAG)
+                .long(JSON_FLAG)
+                .action(clap::ArgAction::SetTrue)
+                .help(
+                    "Print the run's summary line as one JSON object (stdout then holds it alone)",
+                ),
+        )
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
 }
 
 const PLAN_EXAMPLES: &str = "\
 Examples:
   finpipe plan universe/etf_20241201.json --timeframes 1m,5m,1h,1d --start 2024-01-01
+  finpipe plan AAPL MSFT --timeframes 1m,1d --days 365 --dry-run   # what it would cost
   finpipe plan universe/us_equities_20241201.json --timeframes 1d --start 2020-01-01 --batch-size 500 --start-batch 2 --max-batches 1";
 
 #[derive(Debug, Args)]
@@ -104,6 +179,10 @@ pub(super) struct PlanArgs {
     work: WorkArgs,
     #[command(flatten)]
     universe: UniverseArgs,
+    /// Say what would be planned and what it costs (jobs per source, requests, time at
+    /// --rate-limit); write nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 const RUN_EXAMPLES: &str = "\
@@ -125,6 +204,9 @@ pub(super) struct RunCmdArgs {
 const BACKFILL_EXAMPLES: &str = "\
 Examples:
   finpipe backfill universe/etf_20241201.json --timeframes 1m,1d --start 2024-01-01
+  finpipe backfill AAPL MSFT --timeframes 1d --days 30
+  finpipe backfill universe/etf_20241201.json --timeframes 1m --days 365 --dry-run
+  finpipe -q backfill AAPL --timeframes 1d --days 5 --json | jq .bars_new
   finpipe backfill universe/crypto_20241201.json --timeframes 1h --start 2023-01-01 --end 2023-12-31";
 
 #[derive(Debug, Args)]
@@ -134,6 +216,10 @@ pub(super) struct BackfillArgs {
     work: WorkArgs,
     #[command(flatten)]
     universe: UniverseArgs,
+    /// Say what would be planned and what it costs (jobs per source, requests, time at
+    /// --rate-limit); write nothing, fetch nothing
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -172,15 +258,66 @@ impl Context {
         } else {
             config.data_dir.value.clone()
         };
-        let db = if config.db.origin == finpipe::config::Origin::Default {
-            data_dir.join("finpipe.db")
+        let default_db = config.db.origin == finpipe::config::Origin::Default;
+        let db = if default_db {
+            default_db_path(&data_dir)
         } else {
             config.db.value.clone()
         };
+        let db = self.migrate_state(&data_dir, db, default_db);
         Library {
             data_dir,
             db,
             basis,
+        }
+    }
+
+    /// Moves an older library's own files (job table, lock, staging) into
+    /// its state folder, once, before any of them is opened, with a note;
+    /// returns the job table to use (the old one if it could not move).
+    fn migrate_state(&self, data_dir: &Path, db: PathBuf, default_db: bool) -> PathBuf {
+        let which = if default_db {
+            MigrateDb::Yes
+        } else {
+            MigrateDb::No
+        };
+        fn names<'a>(paths: impl Iterator<Item = &'a PathBuf>) -> String {
+            let names: Vec<_> = paths.filter_map(|p| p.file_name()?.to_str()).collect();
+            names.join(", ")
+        }
+        match migrate_state(data_dir, which) {
+            Ok(done) => {
+                let state = done.state_dir.display();
+                if done.moved_any() && !self.quiet {
+                    output::note(&format!(
+                        "moved finpipe's state into {state}/ ({}): the library root now holds only \
+                         ticker folders, a clean Parquet dataset (once; nothing else changes)",
+                        names(done.moved.iter().map(|(old, _)| old))
+                    ));
+                }
+                if !done.left.is_empty() {
+                    output::warn(&format!(
+                        "left {} in {}: {state}/ has its own, which finpipe uses; \
+                         remove the old ones once you no longer need them",
+                        names(done.left.iter()),
+                        data_dir.display()
+                    ));
+                }
+                db
+            }
+            Err(e) => {
+                let old = data_dir.join(DB_FILE);
+                let fallback = default_db && old.is_file() && !db.exists();
+                output::warn(&format!(
+                    "cannot move finpipe's state into its folder: {e}{}",
+                    if fallback {
+                        format!("; this run uses {}", old.display())
+                    } else {
+                        String::new()
+                    }
+                ));
+                if fallback { old } else { db }
+            }
         }
     }
 
@@ -225,6 +362,10 @@ impl Context {
 }
 
 pub(super) async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, Failure> {
+    if args.dry_run {
+        let tickers = read_universes(&args.universe, context)?;
+        return preview(context, tickers, &args.work).await;
+    }
     context.api_key()?;
     let tickers = read_universes(&args.universe, context)?;
     let library = context.library(args.work.adjusted);
@@ -246,6 +387,10 @@ pub(super) async fn run_queue(context: &Context, args: RunCmdArgs) -> Result<Exi
 }
 
 pub(super) async fn run_backfill(context: &Context, args: BackfillArgs) -> Result<Exit, Failure> {
+    if args.dry_run {
+        let tickers = read_universes(&args.universe, context)?;
+        return preview(context, tickers, &args.work).await;
+    }
     context.api_key()?;
     let tickers = read_universes(&args.universe, context)?;
     plan_and_drain(context, tickers, &args.work, &args.run).await
@@ -276,9 +421,220 @@ pub(super) async fn plan_and_drain(
         // --quiet leaves warnings and the one summary line of the run.
         print_plan(&outcome, &library);
     }
-    drain(context, &library, run).await
+    let mut drained = run_engine(context, &library, run).await?;
+    // In auto, days whose flat files could not be read because the
+    // endpoint went away during the run come from REST instead.
+    if work.sources.source == SourceChoice::Auto && request.flat.is_some() {
+        drained = fall_back_to_rest(context, &library, run, request, drained).await?;
+    }
+    report(&drained, &library, run)
 }
 
+/// After a run in `auto`: when flat-file jobs failed for good because the
+/// endpoint could not be reached, says so once (naming it), plans the same
+/// request from REST alone (which asks for exactly the days still not
+/// covered) and runs that too. The flat-file jobs stay failed in the table;
+/// the run's outcome counts the REST jobs that replaced them.
+async fn fall_back_to_rest(
+    context: &Context,
+    library: &Library,
+    run: &RunArgs,
+    mut request: PlanRequest,
+    first: Drained,
+) -> Result<Drained, Failure> {
+    let (unreachable, kept): (Vec<_>, Vec<_>) = first
+        .summary
+        .failed
+        .iter()
+        .cloned()
+        .partition(|failed| Unreachable::in_text(&failed.error).is_some());
+    let Some(endpoint) = unreachable
+        .first()
+        .and_then(|failed| Unreachable::in_text(&failed.error))
+    else {
+        return Ok(first);
+    };
+    if first.summary.interrupted || first.summary.fatal.is_some() {
+        return Ok(first);
+    }
+    output::warn(&format!(
+        "{endpoint}; the days of {} flat-file job{} come from REST instead",
+        unreachable.len(),
+        plural(unreachable.len())
+    ));
+    request.flat = None;
+    let mut table = context.open_table(library)?;
+    let outcome =
+        plan(&mut table, &request, wall_ms()).map_err(|e| Failure::usage(e.to_string()))?;
+    context.close_table(table, library)?;
+    if !context.quiet {
+        print_plan(&outcome, library);
+    }
+    let second = run_engine(context, library, run).await?;
+    let mut summary = second.summary;
+    summary.done += first.summary.done;
+    summary.retried += first.summary.retried;
+    summary.released += first.summary.released;
+    summary.rows_new += first.summary.rows_new;
+    let mut failed = kept;
+    failed.append(&mut summary.failed);
+    summary.failed = failed;
+    Ok(Drained {
+        summary,
+        requests: first.requests + second.requests,
+        elapsed: first.elapsed + second.elapsed,
+    })
+}
+
+/// `--dry-run`: what planning would add and what the queue would then cost,
+/// with nothing written (see [`finpipe::plan::dry_run`]): no lock taken, no
+/// job table created or changed, no file of the library moved.
+async fn preview(
+    context: &Context,
+    tickers: Vec<Ticker>,
+    work: &WorkArgs,
+) -> Result<Exit, Failure> {
+    let library = context.library(work.adjusted);
+    let mut request = plan_request(context, tickers, work)?;
+    let table_error = |e: finpipe::jobs::JobError| {
+        Failure::failed(format!("job table {}: {e}", library.db.display()))
+    };
+    let real = if library.db.is_file() {
+        Some(context.open_table(&library)?)
+    } else {
+        None
+    };
+    let store = if library.data_dir.is_dir() {
+        Some(context.open_store(&library)?)
+    } else {
+        None
+    };
+    // The flat-file choice reads which day files were ingested already.
+    let empty;
+    let read_from = match &real {
+        Some(table) => table,
+        None => {
+            empty = JobTable::open_in_memory().map_err(table_error)?;
+            &empty
+        }
+    };
+    request.flat = flat_choice(context, &request, &work.sources, read_from).await?;
+    let preview =
+        dry_run(real.as_ref(), store.as_ref(), &request, wall_ms()).map_err(|e| match e {
+            DryRunError::Plan(PlanError::Jobs(e)) => table_error(e),
+            DryRunError::Plan(other) => Failure::usage(other.to_string()),
+            DryRunError::Reindex(other) => Failure::failed(other.to_string()),
+        })?;
+    let existed = real.is_some();
+    if let Some(table) = real {
+        context.close_table(table, &library)?;
+    }
+    print_preview(&preview, &library, existed, context.config.rate_limit.value);
+    Ok(Exit::Ok)
+}
+
+/// What a dry run found, said.
+fn print_preview(preview: &DryRun, library: &Library, table_existed: bool, limit: RateLimit) {
+    let found = &preview.reconciled;
+    for file in &found.quarantined {
+        output::warn(&format!(
+            "{} cannot be read: a run would move it into {} (kept, not deleted) and fetch its \
+             period again. Why: {}",
+            file.path.display(),
+            file.moved_to.display(),
+            file.reason
+        ));
+    }
+    for lost in &found.lost {
+        output::warn(&format!(
+            "{} {} {}: covered ({}) but its file {} is gone: a run would fetch it again",
+            lost.ticker,
+            lost.timeframe,
+            lost.period,
+            lost.days,
+            lost.path.display()
+        ));
+    }
+    if !found.rebuilt.is_empty() {
+        let files: usize = found.rebuilt.iter().map(|r| r.files).sum();
+        output::note(&format!(
+            "the job table knows nothing of {} series that have files: a run would rebuild \
+             their coverage from {} file footer{} first (counted below: they are not fetched)",
+            found.rebuilt.len(),
+            files,
+            plural(files)
+        ));
+    }
+    outln!(
+        "dry run: nothing written; the job table {} {}",
+        library.db.display(),
+        if table_existed {
+            "is unchanged"
+        } else {
+            "does not exist and is not created"
+        }
+    );
+    print_missing_days(&preview.outcome);
+    outln!("would plan {}", plan_sentence(&preview.outcome));
+    let queue = &preview.queue;
+    outln!(
+        "the queue would hold {} job{} ({} queued already):",
+        queue.jobs(),
+        plural(queue.jobs()),
+        preview.queued_before
+    );
+    let jobs = |n: usize| format!("{n} job{}", plural(n));
+    outln!(
+        "  {:<14} {:>9}  {} request{} at least (one per job; up to {} if every session is full, \
+         {} bars a page)",
+        "REST",
+        jobs(queue.rest_jobs),
+        queue.rest_requests,
+        plural(queue.rest_requests as usize),
+        queue.rest_pages_if_full,
+        PAGE_BARS
+    );
+    outln!(
+        "  {:<14} {:>9}  {} request{} (one per market and day, for every ticker at once)",
+        "grouped-daily",
+        jobs(queue.grouped_jobs),
+        queue.grouped_jobs,
+        plural(queue.grouped_jobs)
+    );
+    outln!(
+        "  {:<14} {:>9}  {} day file{} downloaded from S3 (not REST requests: outside the rate \
+         limit)",
+        "flat files",
+        jobs(queue.flat_jobs),
+        queue.flat_day_files,
+        plural(queue.flat_day_files)
+    );
+    outln!(
+        "  {:<14} {:>9}  no requests (computed from stored 1m bars)",
+        "derive",
+        jobs(queue.derive_jobs)
+    );
+    let (least, full) = (queue.requests(), queue.requests_if_full());
+    let span = if full > least {
+        format!("at least {least} (up to {full})")
+    } else {
+        format!("{least}")
+    };
+    match (time_at(least, limit), time_at(full, limit)) {
+        (Some(low), Some(high)) => outln!(
+            "REST requests: {span}; at --rate-limit {limit} they take at least {}{}",
+            human(low),
+            if high > low {
+                format!(" (up to {})", human(high))
+            } else {
+                String::new()
+            }
+        ),
+        _ => outln!(
+            "REST requests: {span}; --rate-limit is unlimited: the server's answers set the pace"
+        ),
+    }
+}
 /// Checks the request's series' coverage against the library's files before
 /// planning (rebuilt where the table has none, forgotten where a covered
 /// file is gone) and says what it did.
@@ -346,6 +702,12 @@ fn plan_request(
         return Err(Failure::usage(PlanError::NoTickers.to_string()));
     }
     let today = market_today(context.clock.now());
+    let start = match (work.start, work.days) {
+        (Some(start), _) => start,
+        (None, Some(days)) => days_before(today, days),
+        // clap requires one of them.
+        (None, None) => return Err(Failure::usage("pass --start DATE or --days N")),
+    };
     let mut end = work.end.unwrap_or(today);
     if end > today {
         output::note(&format!(
@@ -353,32 +715,29 @@ fn plan_request(
         ));
         end = today;
     }
-    if work.start > end {
-        return Err(Failure::usage(if work.start > today {
-            format!("--start {} is in the future (today is {today})", work.start)
+    if start > end {
+        return Err(Failure::usage(if start > today {
+            format!("--start {start} is in the future (today is {today})")
+        } else if work.start.is_none() {
+            format!("--days reaches back to {start}, after --end {end}: fix one of them")
         } else {
-            format!(
-                "--start {} is after --end {end}: swap them or fix one",
-                work.start
-            )
+            format!("--start {start} is after --end {end}: swap them or fix one")
         }));
     }
     Ok(PlanRequest {
         tickers,
         timeframes: work.timeframes.0.clone(),
-        range: DateRange {
-            start: work.start,
-            end,
-        },
+        range: DateRange { start, end },
         basis: Basis::from_adjusted(work.adjusted),
         starts: Default::default(),
         flat: None,
     })
 }
 
-/// Every ticker of the universes, in order, without repeats, then the batch slice.
+/// Every ticker of the command line's tickers and universes, in order,
+/// without repeats, then the batch slice.
 fn read_universes(args: &UniverseArgs, context: &Context) -> Result<Vec<Ticker>, Failure> {
-    let tickers = read_universe_files(&args.universes)?;
+    let tickers = tickers_of(&args.words).map_err(|e| Failure::usage(e.to_string()))?;
     let batch = &args.batch;
     let batch_size = match batch.batch_size {
         Some(n) => Some(n),
@@ -418,6 +777,22 @@ pub(super) fn read_universe_files(paths: &[PathBuf]) -> Result<Vec<Ticker>, Fail
 }
 
 pub(super) fn print_plan(outcome: &PlanOutcome, library: &Library) {
+    print_missing_days(outcome);
+    let line = format!(
+        "planned {} ({})",
+        plan_sentence(outcome),
+        library.db.display()
+    );
+    if JSON_SUMMARY.load(Ordering::Relaxed) {
+        // With --json, stdout carries the JSON summary alone.
+        errln!("{line}");
+    } else {
+        outln!("{line}");
+    }
+}
+
+/// Warns about open days that have no flat file (`--source flatfiles`).
+fn print_missing_days(outcome: &PlanOutcome) {
     if outcome.missing_days > 0 {
         output::warn(&format!(
             "{} open day{} {} no flat file and {} left out (--source flatfiles)",
@@ -435,8 +810,12 @@ pub(super) fn print_plan(outcome: &PlanOutcome, library: &Library) {
             },
         ));
     }
-    outln!(
-        "planned {} REST job{}, {} flat-file job{} ({} day file{}), {} grouped-daily job{} and {} derive job{}; {} series already up to date; {} failed job{} re-queued ({})",
+}
+
+/// What a plan adds, in words: `1 REST job, 0 flat-file jobs (…), …`.
+fn plan_sentence(outcome: &PlanOutcome) -> String {
+    format!(
+        "{} REST job{}, {} flat-file job{} ({} day file{}), {} grouped-daily job{} and {} derive job{}; {} series already up to date; {} failed job{} re-queued",
         outcome.rest_jobs,
         plural(outcome.rest_jobs),
         outcome.flat_jobs,
@@ -450,8 +829,7 @@ pub(super) fn print_plan(outcome: &PlanOutcome, library: &Library) {
         outcome.up_to_date,
         outcome.requeued,
         plural(outcome.requeued),
-        library.db.display()
-    );
+    )
 }
 
 fn plural(n: usize) -> &'static str {
@@ -479,6 +857,24 @@ pub(super) async fn drain(
     library: &Library,
     run: &RunArgs,
 ) -> Result<Exit, Failure> {
+    let drained = run_engine(context, library, run).await?;
+    report(&drained, library, run)
+}
+
+/// What one run of the queue did.
+struct Drained {
+    summary: RunSummary,
+    /// REST requests sent.
+    requests: u64,
+    elapsed: Duration,
+}
+
+/// Runs the queue of `library` until it is empty (or stopped).
+async fn run_engine(
+    context: &Context,
+    library: &Library,
+    run: &RunArgs,
+) -> Result<Drained, Failure> {
     context.api_key()?;
     let client = context.client()?;
     let store = Arc::new(context.open_store(library)?);
@@ -527,13 +923,11 @@ pub(super) async fn drain(
         }
     };
     bars.finish();
-    report(
-        &summary,
-        library,
-        client.stats().requests(),
-        started.elapsed(),
-        run.summary_to_stderr,
-    )
+    Ok(Drained {
+        summary,
+        requests: client.stats().requests(),
+        elapsed: started.elapsed(),
+    })
 }
 
 /// Waits for Ctrl-C, asks the engine to stop, and keeps waiting: a second
@@ -560,30 +954,49 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-fn report(
-    summary: &RunSummary,
-    library: &Library,
-    requests: u64,
-    elapsed: Duration,
-    to_stderr: bool,
-) -> Result<Exit, Failure> {
+/// Prints the failed jobs and the run's one summary line (`--json`: one
+/// JSON object), and turns the run into an exit code.
+fn report(drained: &Drained, library: &Library, run: &RunArgs) -> Result<Exit, Failure> {
+    let Drained {
+        summary,
+        requests,
+        elapsed,
+    } = drained;
     for failed in &summary.failed {
         output::error(&format!(
             "job {} failed: {}",
             failed.description, failed.error
         ));
     }
-    let line = format!(
-        "finpipe: jobs done={} failed={} retried={} bars_new={} requests={} duration={:.1}s library={}",
-        summary.done,
-        summary.failed.len(),
-        summary.retried,
-        summary.rows_new,
-        requests,
-        elapsed.as_secs_f64(),
-        library.data_dir.display()
-    );
-    if to_stderr {
+    let line = if run.summary.json {
+        serde_json::json!({
+            "jobs_done": summary.done,
+            "jobs_failed": summary.failed.len(),
+            "retried": summary.retried,
+            "bars_new": summary.rows_new,
+            "requests": requests,
+            "duration_s": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            "library": library.data_dir.display().to_string(),
+            "interrupted": summary.interrupted,
+            "fatal": summary.fatal.as_ref().map(|f| f.message.clone()),
+            "failed": summary.failed.iter().map(|f| serde_json::json!({
+                "id": f.id, "job": f.description, "error": f.error,
+            })).collect::<Vec<_>>(),
+        })
+        .to_string()
+    } else {
+        format!(
+            "finpipe: jobs done={} failed={} retried={} bars_new={} requests={} duration={:.1}s library={}",
+            summary.done,
+            summary.failed.len(),
+            summary.retried,
+            summary.rows_new,
+            requests,
+            elapsed.as_secs_f64(),
+            library.data_dir.display()
+        )
+    };
+    if run.summary_to_stderr {
         errln!("{line}");
     } else {
         outln!("{line}");

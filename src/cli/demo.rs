@@ -4,14 +4,16 @@
 
 use std::path::PathBuf;
 
-use chrono::Days;
+use chrono::{Days, NaiveDate};
 use clap::Args;
 use finpipe::calendar::market_today;
 use finpipe::config::{Origin, Secret, Setting};
 use finpipe::discover::DiscoverRequest;
+use finpipe::flatfiles::{Dataset, FileKind};
 use finpipe::model::{Category, Ticker, Timeframe};
 use finpipe::polygon::RateLimit;
 use finpipe::simulator::s3::FlatServe;
+use finpipe::simulator::server::RequestRecord;
 use finpipe::simulator::{SimConfig, Simulator};
 use finpipe::sources::SourceChoice;
 
@@ -112,6 +114,58 @@ fn demo_context(context: &Context, sim: &Simulator, dir: &std::path::Path) -> Co
     }
 }
 
+/// Says what the backfill cost and where each timeframe came from: REST
+/// requests (from the simulator's log), flat-file day files (from the job
+/// table's record of the files ingested), derived timeframes (no request).
+fn explain_sources(
+    demo: &Context,
+    log: &[RequestRecord],
+    start: NaiveDate,
+    today: NaiveDate,
+) -> Result<(), Failure> {
+    let aggregates = log.iter().filter(|r| r.is_aggregates()).count();
+    let grouped = log
+        .iter()
+        .filter(|r| r.path.starts_with("/v2/aggs/grouped/"))
+        .count();
+    let library = demo.library(false);
+    let table = demo.open_table(&library)?;
+    let mut day_files = 0;
+    for dataset in Dataset::ALL {
+        for kind in FileKind::ALL {
+            day_files += table
+                .ingested(dataset.name(), kind.name(), start, today)
+                .map_err(|e| Failure::failed(e.to_string()))?
+                .len();
+        }
+    }
+    demo.close_table(table, &library)?;
+    outln!("\nWhere the bars came from:");
+    outln!(
+        "  REST: {} requests to the API ({} for aggregates: {} ticker ranges, page by page, and {} \
+         grouped-daily, one per market and day for every ticker at once; {} for discovery), all \
+         through the one rate limiter ({})",
+        log.len(),
+        aggregates,
+        aggregates - grouped,
+        grouped,
+        log.len() - aggregates,
+        demo.config.rate_limit.value
+    );
+    outln!(
+        "  flat files: {day_files} day files downloaded from S3 ({}), days older than \
+         {DEMO_CUTOFF_DAYS} days: one gzip CSV per dataset and day holds every ticker, so each is \
+         downloaded once; S3 downloads do not count against the REST rate limit",
+        demo.config.flatfiles_url.value
+    );
+    outln!(
+        "  derived: 5m and 1h were computed here from the stored 1m bars (no request, only whole \
+         windows); 1d comes from daily aggregates (grouped-daily requests and day files), never \
+         from minutes"
+    );
+    Ok(())
+}
+
 pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failure> {
     let today = market_today(context.clock.now());
     let start = today - Days::new(21);
@@ -160,7 +214,8 @@ pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failu
                 .filter_map(|t| t.parse::<Timeframe>().ok())
                 .collect(),
         ),
-        start,
+        start: Some(start),
+        days: None,
         end: Some(today),
         adjusted: false,
         sources: SourceArgs {
@@ -169,20 +224,27 @@ pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failu
         },
     };
     let exit = plan_and_drain(&demo, tickers, &work, &RunArgs::default()).await?;
-    let served = sim.requests().len();
+    let log = sim.requests();
     sim.stop().await;
+    explain_sources(&demo, &log, start, today)?;
 
     let data = demo.config.data_dir.value.display().to_string();
-    outln!(
-        "\n{served} requests served by the simulator. The library is plain Parquet, one file per ticker, timeframe and month:"
-    );
+    outln!("The library is plain Parquet, one file per ticker, timeframe and month:");
     outln!("  {data}/AAPL/1m/{}.parquet", today.format("%Y-%m"));
-    outln!("\n3. read it:");
+    // Timestamps are UTC; a market day is a day in New York, so every
+    // example that groups by day converts first (tests/it/readers.rs runs
+    // these lines with DuckDB and polars, and finds them in the README).
     outln!(
-        "  duckdb -c \"SELECT ticker, count(*) AS days, max(close) FROM read_parquet('{data}/*/1d/*.parquet') GROUP BY ticker\""
+        "\n3. read it with DuckDB's CLI or polars; a market day is a day in New York, so group by timezone('America/New_York', timestamp):"
     );
     outln!(
-        "  python3 -c \"import polars as pl; print(pl.scan_parquet('{data}/AAPL/5m/*.parquet').collect().tail())\""
+        "  duckdb -c \"SELECT ticker, count(*) AS days, max(close) FROM read_parquet('{data}/*/1d/*.parquet') GROUP BY ticker ORDER BY ticker\""
+    );
+    outln!(
+        "  duckdb -c \"SELECT timezone('America/New_York', timestamp)::DATE AS day, count(*) AS bars, min(low), max(high) FROM read_parquet('{data}/*/1m/*.parquet') WHERE ticker = 'AAPL' GROUP BY day ORDER BY day\""
+    );
+    outln!(
+        "  python3 -c \"import polars as pl; print(pl.scan_parquet('{data}/AAPL/5m/*.parquet').group_by(day=pl.col('timestamp').dt.convert_time_zone('America/New_York').dt.date()).agg(bars=pl.len(), high=pl.col('high').max()).sort('day').collect())\""
     );
     outln!(
         "\nWith a real key: MASSIVE_API_KEY=... finpipe discover etf --limit 500, then finpipe backfill universe/etf_<date>.json --timeframes 1m,1d --start 2024-01-01"

@@ -110,7 +110,9 @@ impl Failure {
 
 impl From<ApiError> for Failure {
     fn from(error: ApiError) -> Self {
-        let exit = if error.is_fatal() {
+        // A rejected key or a malformed URL is the configuration's (2); an
+        // unreachable server may be the network's (1).
+        let exit = if error.is_usage() {
             Exit::Usage
         } else {
             Exit::Failed
@@ -210,7 +212,7 @@ struct GlobalArgs {
     /// The library's root directory [env: FINPIPE_DATA_DIR; default data]
     #[arg(long, global = true, value_name = "DIR", help_heading = "Library")]
     data_dir: Option<PathBuf>,
-    /// The job table [env: FINPIPE_DB; default <data-dir>/finpipe.db]
+    /// The job table [env: FINPIPE_DB; default <data-dir>/.finpipe/finpipe.db]
     #[arg(long, global = true, value_name = "FILE", help_heading = "Library")]
     db: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace) [env: FINPIPE_LOG takes a filter]
@@ -362,6 +364,12 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
     let env = Environment::load(Path::new(".")).map_err(|e| Failure::usage(e.to_string()))?;
     let config = Config::resolve(&cli.global.overrides(), &env)
         .map_err(|e| Failure::usage(e.to_string()))?;
+    for url in &config.credentials_dropped {
+        output::warn(&format!(
+            "{url} carries a user name or password: finpipe never sends it (the API key \
+             and the S3 keys authenticate), so it is ignored and never printed"
+        ));
+    }
     let clock = match env.var(NOW_VAR) {
         Some(text) => Clock::parse(&text).map_err(Failure::usage)?,
         None => Clock::system(),

@@ -17,6 +17,7 @@ const STATUS_EXAMPLES: &str = "\
 Examples:
   finpipe status
   finpipe status AAPL --interval 1m
+  finpipe status --summary                  # one screen, whatever the library's size
   finpipe status --json | jq '.series[] | select(.rows == 0)'";
 
 #[derive(Debug, Args)]
@@ -30,6 +31,10 @@ pub(super) struct StatusArgs {
     /// Machine-readable output
     #[arg(long)]
     json: bool,
+    /// One screen: job counts, per timeframe tickers, files, bars and coverage, totals,
+    /// unreadable and quarantined files (no line per series)
+    #[arg(long)]
+    summary: bool,
     /// The split-adjusted library
     #[arg(long)]
     adjusted: bool,
@@ -169,6 +174,18 @@ pub(super) async fn run_status(context: &Context, args: StatusArgs) -> Result<Ex
         args.interval,
     );
     context.close_table(table, &library)?;
+    if args.summary {
+        let view = SummaryView {
+            library: &library,
+            counts,
+            coverage: &coverage,
+            series: &series,
+            unreadable: unreadable.len(),
+            quarantined: quarantined.len(),
+            quarantine_dir: store.quarantine_dir(),
+        };
+        return view.print(args.json);
+    }
     if args.json {
         let body = json!({
             "library": library.data_dir.display().to_string(),
@@ -293,6 +310,135 @@ pub(super) async fn run_status(context: &Context, args: StatusArgs) -> Result<Ex
         );
     }
     Ok(Exit::Ok)
+}
+
+/// `status --summary`: totals per timeframe and for the library, never a
+/// line per series.
+struct SummaryView<'a> {
+    library: &'a super::backfill::Library,
+    counts: finpipe::jobs::StateCounts,
+    coverage: &'a [TimeframeCoverage],
+    series: &'a BTreeMap<(String, Timeframe), Series>,
+    unreadable: usize,
+    quarantined: usize,
+    quarantine_dir: std::path::PathBuf,
+}
+
+/// One timeframe's totals.
+#[derive(Default)]
+struct TimeframeTotals {
+    tickers: usize,
+    files: usize,
+    bars: usize,
+    /// Last covered day → tickers covered up to it.
+    up_to: Vec<(NaiveDate, usize)>,
+}
+
+impl SummaryView<'_> {
+    fn per_timeframe(&self) -> BTreeMap<Timeframe, TimeframeTotals> {
+        let mut out: BTreeMap<Timeframe, TimeframeTotals> = BTreeMap::new();
+        for ((_, tf), s) in self.series {
+            let totals = out.entry(*tf).or_default();
+            totals.tickers += 1;
+            totals.files += s.files;
+            totals.bars += s.rows;
+        }
+        for c in self.coverage {
+            let totals = out.entry(c.timeframe).or_default();
+            // Series known to the job table but without files count too.
+            totals.tickers = totals.tickers.max(c.tickers);
+            totals.up_to = c.up_to.iter().rev().map(|(d, n)| (*d, *n)).collect();
+        }
+        out
+    }
+
+    fn print(&self, json: bool) -> Result<Exit, Failure> {
+        let per_tf = self.per_timeframe();
+        let tickers: std::collections::BTreeSet<&String> =
+            self.series.keys().map(|(t, _)| t).collect();
+        let files: usize = self.series.values().map(|s| s.files).sum();
+        let bars: usize = self.series.values().map(|s| s.rows).sum();
+        let counts = self.counts;
+        if json {
+            let body = json!({
+                "library": self.library.data_dir.display().to_string(),
+                "basis": self.library.basis.name(),
+                "jobs": {"pending": counts.pending, "running": counts.running, "done": counts.done, "failed": counts.failed},
+                "tickers": tickers.len(),
+                "series": self.series.len(),
+                "files": files,
+                "bars": bars,
+                "timeframes": per_tf.iter().map(|(tf, t)| json!({
+                    "timeframe": tf.to_string(), "tickers": t.tickers, "files": t.files, "bars": t.bars,
+                    "complete_up_to": t.up_to.iter().map(|(date, n)| json!({"date": date, "tickers": n})).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+                "unreadable": self.unreadable,
+                "quarantined": self.quarantined,
+            });
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&body).map_err(|e| Failure::failed(e.to_string()))?
+            );
+            return Ok(Exit::Ok);
+        }
+        outln!(
+            "jobs: {} pending, {} running, {} done, {} failed ({})",
+            counts.pending,
+            counts.running,
+            counts.done,
+            counts.failed,
+            self.library.db.display()
+        );
+        if counts.failed > 0 {
+            outln!("  the failed ones: finpipe jobs list --state failed");
+        }
+        outln!(
+            "library {} ({}): {} ticker{}, {} series, {} file{}, {} bars",
+            self.library.data_dir.display(),
+            self.library.basis.name(),
+            tickers.len(),
+            plural(tickers.len()),
+            self.series.len(),
+            files,
+            plural(files),
+            bars
+        );
+        for (tf, t) in &per_tf {
+            let mut line = format!(
+                "  {:>4}: {} ticker{}, {} file{}, {} bars",
+                tf.to_string(),
+                t.tickers,
+                plural(t.tickers),
+                t.files,
+                plural(t.files),
+                t.bars
+            );
+            let mut dates = t.up_to.iter();
+            if let Some((date, n)) = dates.next() {
+                line.push_str(&format!("; {n} complete up to {date}"));
+            }
+            for (date, n) in dates.by_ref().take(2) {
+                line.push_str(&format!(", {n} up to {date}"));
+            }
+            if dates.next().is_some() {
+                line.push_str(", …");
+            }
+            outln!("{line}");
+        }
+        outln!(
+            "unreadable: {} file{}; quarantine: {} file{} ({})",
+            self.unreadable,
+            plural(self.unreadable),
+            self.quarantined,
+            plural(self.quarantined),
+            self.quarantine_dir.display()
+        );
+        Ok(Exit::Ok)
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// A job state on the command line.

@@ -2,7 +2,7 @@
 //! period, each downloaded once and fanned out to the job's target tickers.
 //!
 //! 1. Every day file is streamed from S3, decoded while it downloads, and the
-//!    targets' rows are staged on disk (`<data>/.staging/job-<id>-<targets>/<day>.day`,
+//!    targets' rows are staged on disk (`<data>/.finpipe/staging/job-<id>-<targets>/<day>.day`,
 //!    renamed into place only once the whole file was read and its gzip
 //!    trailer checked, so a truncated file stages nothing). Progress is the
 //!    last staged day, so a restart downloads only the days not yet staged.

@@ -25,6 +25,7 @@ use crate::flatfiles::{DayFile, DayStats, FlatFileError, FlatFiles, TickerRun};
 use crate::jobs::Job;
 use crate::model::{AssetClass, Bar, Ticker, Timeframe, period_of};
 use crate::ranges::DateRange;
+use crate::sources::Unreachable;
 use crate::store::{PreparedWrite, Source, Store, StoreError};
 
 /// How a one-day job ended.
@@ -290,8 +291,13 @@ pub(super) fn merge_ticker(
     Ok(summary.rows_new as u64)
 }
 
-/// A flat-file error as a job failure: retried when transient.
+/// A flat-file error as a job failure: retried when transient. An endpoint
+/// that cannot be reached is said as such, naming it (the run falls back to
+/// REST on that message, see [`Unreachable::in_text`]).
 pub(super) fn flat_failure(error: FlatFileError) -> JobFailure {
+    if let Some(unreachable) = Unreachable::of(&error) {
+        return JobFailure::Transient(unreachable.to_string());
+    }
     if error.is_transient() {
         JobFailure::Transient(error.to_string())
     } else {

@@ -31,17 +31,18 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         params.push(("include_otc", "true"));
     }
     let url = endpoint(&market.path(date), &params);
-    // Never closed, as in `rest.rs`.
-    let place = Arc::clone(&shared.in_flight).acquire_owned().await.ok();
-    if shared.stop.is_set() {
+    let Some(place) = super::rest::take_place(shared).await else {
         return Ok(Finish::Stopped);
-    }
+    };
     let page = shared
         .client
         .get_json_in::<crate::polygon::Envelope<GroupedBar>>(&url, place)
         .await;
     if page.as_ref().is_err_and(ApiError::is_fatal) {
         shared.stop.trigger();
+    }
+    if matches!(page, Err(ApiError::Stopped)) {
+        return Ok(Finish::Stopped);
     }
     let page = page?;
     if let Some(answered) = page.adjusted.filter(|a| *a != job.basis.is_adjusted()) {
@@ -81,18 +82,28 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     .await
     .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
     shared.reporter.page_stored(job, count, rows_new);
-    if let Some(range) = covered {
-        let basis = job.basis;
-        db(shared, move |t| {
-            t.add_coverage_all(&targets, &[Timeframe::DAY], basis, range)
+    let finish: Result<Finish, JobFailure> = async {
+        if let Some(range) = covered {
+            let basis = job.basis;
+            db(shared, move |t| {
+                t.add_coverage_all(&targets, &[Timeframe::DAY], basis, range)
+            })
+            .await?;
+        }
+        if super::flat::targets_grew(shared, id, wanted_count).await? {
+            return Ok(Finish::Stopped);
+        }
+        Ok(Finish::Done {
+            rows_new,
+            closing: Closing::default(),
         })
-        .await?;
     }
-    if super::flat::targets_grew(shared, id, wanted_count).await? {
-        return Ok(Finish::Stopped);
+    .await;
+    if !matches!(finish, Ok(Finish::Done { .. })) {
+        // Stored all the same: the run's count of new bars includes them.
+        shared
+            .rows_new
+            .fetch_add(rows_new, std::sync::atomic::Ordering::Relaxed);
     }
-    Ok(Finish::Done {
-        rows_new,
-        closing: Closing::default(),
-    })
+    finish
 }

@@ -84,6 +84,16 @@ impl StopSignal {
     pub fn is_set(&self) -> bool {
         self.0.0.load(Ordering::SeqCst)
     }
+
+    /// Resolves once the stop was requested.
+    pub async fn stopped(&self) {
+        let notified = self.0.1.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !self.is_set() {
+            notified.await;
+        }
+    }
 }
 
 /// Why the engine could not run at all.
@@ -170,7 +180,9 @@ pub(crate) enum JobFailure {
 
 impl From<ApiError> for JobFailure {
     fn from(error: ApiError) -> Self {
-        if error.is_fatal() {
+        if matches!(error, ApiError::Unreachable { .. }) {
+            Self::Fatal(FatalKind::Unreachable, error.to_string())
+        } else if error.is_fatal() {
             Self::Fatal(FatalKind::Refused, error.to_string())
         } else if error.is_transient() {
             Self::Transient(error.to_string())
@@ -276,6 +288,15 @@ impl Engine {
             workers.spawn(worker(Arc::clone(shared)));
         }
         let keeper = tokio::spawn(keep_leases(Arc::clone(shared)));
+        // A stop ends every wait for the rate limit, a request slot or a
+        // retry at once: only requests already on the wire finish.
+        let stopper = {
+            let (stop, client) = (shared.stop.clone(), shared.client.clone());
+            tokio::spawn(async move {
+                stop.stopped().await;
+                client.stop_sending();
+            })
+        };
         let mut first_error = None;
         while let Some(joined) = workers.join_next().await {
             match joined {
@@ -291,6 +312,7 @@ impl Engine {
             }
         }
         keeper.abort();
+        stopper.abort();
         let mut summary = lock(&shared.summary).clone();
         if let Some(error) = first_error {
             // A fatal stop already says why the run ended; what failed while
@@ -502,6 +524,8 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineEr
     let id = job.id;
     let outcome = match result {
         Ok(Finish::Done { rows_new, closing }) => {
+            // The bars are in the library whatever the table records next.
+            shared.rows_new.fetch_add(rows_new, Ordering::Relaxed);
             // `db` waits for the job's files to be on disk first.
             let completed = db(shared, move |t| {
                 t.complete_with(id, &owner, &closing, wall_ms())
@@ -509,14 +533,10 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineEr
             .await;
             match completed {
                 Ok(true) => {
-                    shared.rows_new.fetch_add(rows_new, Ordering::Relaxed);
                     lock(&shared.summary).done += 1;
                     JobOutcome::Done { rows_new }
                 }
-                Ok(false) => {
-                    shared.rows_new.fetch_add(rows_new, Ordering::Relaxed);
-                    JobOutcome::Lost
-                }
+                Ok(false) => JobOutcome::Lost,
                 // The completion (its coverage, say) could not be recorded:
                 // the job is tried again later, as any other failed step.
                 Err(EngineError::Jobs(error)) => {

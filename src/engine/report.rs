@@ -81,6 +81,9 @@ pub enum FatalKind {
     /// free space or remount, then run the same command again (a storage
     /// failure, exit 1).
     Storage(StorageFault),
+    /// The API could not be reached at all (a wrong `--api-url`, no
+    /// network): every request would fail the same way (exit 1).
+    Unreachable,
     /// The disk failed to write back the library's files (an I/O error of
     /// `syncfs`): nothing written since can be vouched for (a storage
     /// failure, exit 1).

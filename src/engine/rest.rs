@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use chrono::{Days, NaiveDate};
 
@@ -14,11 +15,43 @@ use super::{Finish, JobFailure, Shared, db, lease_ms, wall_ms};
 use crate::calendar::{last_complete_day, market_today};
 use crate::jobs::{Closing, Job};
 use crate::model::{Bar, Timeframe, period_of};
-use crate::polygon::{ApiError, aggregates_endpoint};
+use crate::polygon::{ApiError, Place, aggregates_endpoint};
 use crate::ranges::DateRange;
 use crate::store::Source;
 
 pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFailure> {
+    let mut stored = 0;
+    let finish = run_pages(shared, job, &mut stored).await;
+    if !matches!(finish, Ok(Finish::Done { .. })) {
+        // The pages stored before the job failed, stopped or was lost are
+        // in the library: the run's count of new bars includes them (a
+        // finished job's are counted with its completion).
+        shared.rows_new.fetch_add(stored, Ordering::Relaxed);
+    }
+    finish
+}
+
+/// A place for one request in flight, or `None` once the run is stopping
+/// (a job waiting for one gives its job back at once).
+pub(super) async fn take_place(shared: &Shared) -> Option<Option<Place>> {
+    if shared.stop.is_set() {
+        return None;
+    }
+    // Never closed: the semaphore lives as long as `shared`.
+    let place = tokio::select! {
+        biased;
+        () = shared.stop.stopped() => return None,
+        place = Arc::clone(&shared.in_flight).acquire_owned() => place.ok(),
+    };
+    (!shared.stop.is_set()).then_some(place)
+}
+
+/// The job's pages; `stored` counts the new bars stored so far.
+async fn run_pages(
+    shared: &Arc<Shared>,
+    job: &Job,
+    stored: &mut u64,
+) -> Result<Finish, JobFailure> {
     let class = job.ticker.asset_class();
     let now = shared.options.clock.now();
     let end = job.range.end.min(market_today(now));
@@ -52,19 +85,18 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
     let complete = end.min(last_complete_day(class.calendar(), now));
     // No place is taken to learn that there is no next page.
     while pages.has_next() {
-        if shared.stop.is_set() {
+        let Some(place) = take_place(shared).await else {
             return Ok(Finish::Stopped);
-        }
-        // Never closed: the semaphore lives as long as `shared`.
-        let place = Arc::clone(&shared.in_flight).acquire_owned().await.ok();
-        if shared.stop.is_set() {
-            return Ok(Finish::Stopped);
-        }
+        };
         // The client gives the place up once the body is in, before decoding
-        // it, and sends nothing more once the key was refused.
+        // it, and sends nothing more once the key was refused or the run is
+        // stopping (a request waiting for the limiter gives up at once).
         let page = pages.next_page_in(place).await;
         if page.as_ref().is_err_and(ApiError::is_fatal) {
             shared.stop.trigger();
+        }
+        if matches!(page, Err(ApiError::Stopped)) {
+            return Ok(Finish::Stopped);
         }
         let page = page?;
         let Some(page) = page else {
@@ -95,6 +127,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         let covered = through.and_then(|t| DateRange::new(job.range.start, t.min(complete)));
         let written = store_page(shared, job, bars, frontier, covered).await?;
         rows_new += written.0;
+        *stored += written.0;
         shared.reporter.page_stored(job, written.1, written.0);
         let added = i64::try_from(written.0).unwrap_or(i64::MAX);
         if !pages.has_next() {

@@ -5,7 +5,7 @@
 //! as the body has arrived, before it is decoded.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -84,19 +84,33 @@ struct Inner {
     /// The server's answer to the first request it refused the key for: no
     /// request is sent after it (every later one would be refused too).
     rejected: OnceLock<ServerReply>,
+    /// Whether the server ever answered (any status): until it has, a
+    /// connection that cannot be made means a wrong URL or no network.
+    answered: AtomicBool,
 }
 
 /// How one attempt ended.
 enum Attempt<T> {
     Done(T),
     RateLimited(ServerReply, Option<Duration>),
+    /// No connection could be made (refused, no such host, no route): why.
+    Unconnected(String),
     Retry(ApiError),
     Fail(ApiError),
 }
 
+/// Attempts at a server that has not answered this client yet before it is
+/// taken for unreachable, and the first delay between them (doubled each
+/// time): a wrong `--api-url` fails within a second or two, not minutes.
+const FIRST_CONTACT_ATTEMPTS: u32 = 3;
+const FIRST_CONTACT_DELAY: Duration = Duration::from_millis(250);
+
 impl Client {
     pub fn new(options: ClientOptions) -> Result<Self, ApiError> {
-        let base = options.base_url.trim_end_matches('/').to_owned();
+        // Credentials in the base URL are never sent (reqwest would send them
+        // as a second Authorization header beside the key's) nor kept.
+        let base = without_credentials(&options.base_url).unwrap_or(options.base_url);
+        let base = base.trim_end_matches('/').to_owned();
         let parsed = Url::parse(&base).map_err(|e| ApiError::BaseUrl {
             url: base.clone(),
             reason: e.to_string(),
@@ -124,6 +138,7 @@ impl Client {
                 timeout: options.timeout,
                 stats: ClientStats::default(),
                 rejected: OnceLock::new(),
+                answered: AtomicBool::new(false),
             }),
         })
     }
@@ -161,6 +176,22 @@ impl Client {
             .await
     }
 
+    /// Stops sending: requests waiting for the limiter, a place or a retry
+    /// give up at once with [`ApiError::Stopped`]; a request on the wire
+    /// finishes. For Ctrl-C and fatal errors.
+    pub fn stop_sending(&self) {
+        self.inner.limiter.stop();
+    }
+
+    /// Runs `wait` unless the client stops first (then `None`).
+    async fn unless_stopped<F: Future>(&self, wait: F) -> Option<F::Output> {
+        tokio::select! {
+            biased;
+            () = self.inner.limiter.stopped() => None,
+            done = wait => Some(done),
+        }
+    }
+
     /// GETs `endpoint` and turns a 200 body into `T` with `decode`; a decode
     /// error is retried like a garbled answer.
     async fn get_with<T: Send + 'static>(
@@ -171,28 +202,37 @@ impl Client {
     ) -> Result<T, ApiError> {
         let policy = self.inner.retry;
         let places: Option<Arc<Semaphore>> = place.as_ref().map(|p| Arc::clone(p.semaphore()));
-        let (mut failures, mut limited) = (0u32, 0u32);
+        let (mut failures, mut limited, mut unconnected) = (0u32, 0u32, 0u32);
         loop {
             // A retry's place, before the limiter (which counts a request as
             // sent when it lets it go). A closed semaphore means no bound.
             if place.is_none()
                 && let Some(places) = &places
             {
-                place = Arc::clone(places).acquire_owned().await.ok();
+                place = self
+                    .unless_stopped(Arc::clone(places).acquire_owned())
+                    .await
+                    .ok_or(ApiError::Stopped)?
+                    .ok();
             }
             if let Some(reply) = self.inner.rejected.get() {
                 return Err(ApiError::Unauthorized(reply.clone()));
             }
-            let sent = self.inner.limiter.acquire().await;
+            let sent = self
+                .inner
+                .limiter
+                .acquire()
+                .await
+                .ok_or(ApiError::Stopped)?;
             // Again: the key may have been refused while this one waited.
             if let Some(reply) = self.inner.rejected.get() {
                 return Err(ApiError::Unauthorized(reply.clone()));
             }
             self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let attempts = failures + limited + 1;
-            match self.attempt(endpoint, attempts, decode, place.take()).await {
+            let attempts = failures + limited + unconnected + 1;
+            let delay = match self.attempt(endpoint, sent, decode, place.take()).await {
                 Attempt::Done(value) => return Ok(value),
-                Attempt::Fail(error) => return Err(error),
+                Attempt::Fail(error) => return Err(error.after(attempts)),
                 Attempt::RateLimited(reply, retry_after) => {
                     self.inner
                         .stats
@@ -215,23 +255,71 @@ impl Client {
                         pause_ms = pause.as_millis() as u64,
                         "rate limited (HTTP 429); pausing all requests"
                     );
+                    continue;
                 }
-                Attempt::Retry(error) => {
-                    if failures >= policy.max_retries {
-                        return Err(error);
+                Attempt::Unconnected(detail) if !self.inner.answered.load(Ordering::SeqCst) => {
+                    // Never reached the server, and it never answered this
+                    // client: a wrong --api-url or no network. The attempt
+                    // cost the server nothing, and a few quick tries say
+                    // enough.
+                    self.inner.limiter.refund(sent);
+                    self.inner.stats.requests.fetch_sub(1, Ordering::Relaxed);
+                    if unconnected + 1 >= FIRST_CONTACT_ATTEMPTS {
+                        return Err(ApiError::Unreachable {
+                            base: self.inner.base.clone(),
+                            detail,
+                            attempts,
+                        });
                     }
-                    let delay = policy.delay(failures);
-                    failures += 1;
-                    self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    let delay = FIRST_CONTACT_DELAY * (1 << unconnected);
+                    unconnected += 1;
                     warn!(
-                        retry = failures,
+                        attempt = attempts,
                         delay_ms = delay.as_millis() as u64,
-                        "{error}; retrying"
+                        "cannot connect to {}: {detail}; trying again",
+                        self.inner.base
                     );
-                    tokio::time::sleep(delay).await;
+                    delay
                 }
-            }
+                Attempt::Unconnected(detail) => {
+                    let error = ApiError::Transport {
+                        endpoint: endpoint.to_owned(),
+                        detail,
+                        attempts: 1,
+                    };
+                    self.retry_delay(error, &mut failures, attempts)?
+                }
+                Attempt::Retry(error) => self.retry_delay(error, &mut failures, attempts)?,
+            };
+            self.unless_stopped(tokio::time::sleep(delay))
+                .await
+                .ok_or(ApiError::Stopped)?;
         }
+    }
+
+    /// The delay before retrying after `error`, or the error (saying after
+    /// how many attempts) when the policy allows no more retries.
+    fn retry_delay(
+        &self,
+        error: ApiError,
+        failures: &mut u32,
+        attempts: u32,
+    ) -> Result<Duration, ApiError> {
+        let policy = self.inner.retry;
+        if *failures >= policy.max_retries {
+            return Err(error.after(attempts));
+        }
+        let delay = policy.delay(*failures);
+        *failures += 1;
+        self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
+        // `error` names no attempt count: this line says what happens next.
+        warn!(
+            retry = *failures,
+            of = policy.max_retries,
+            delay_ms = delay.as_millis() as u64,
+            "{error}; retrying"
+        );
+        Ok(delay)
     }
 
     /// Sends one request and sorts the outcome. `place` (in flight) is given
@@ -239,28 +327,30 @@ impl Client {
     async fn attempt<T: Send + 'static>(
         &self,
         endpoint: &str,
-        attempts: u32,
+        sent: tokio::time::Instant,
         decode: fn(&[u8]) -> Result<T, serde_json::Error>,
         place: Option<Place>,
     ) -> Attempt<T> {
         let url = format!("{}{endpoint}", self.inner.base);
         let started = tokio::time::Instant::now();
-        let sent = self
+        let sent_request = self
             .inner
             .http
             .get(&url)
             .bearer_auth(self.inner.key.expose())
             .send()
             .await;
-        let response = match sent {
+        let response = match sent_request {
             Ok(response) => response,
-            Err(e) => return Attempt::Retry(self.transport_error(endpoint, &e, attempts)),
+            Err(e) if e.is_connect() => return Attempt::Unconnected(cause_chain(&e)),
+            Err(e) => return Attempt::Retry(self.transport_error(endpoint, &e)),
         };
+        self.inner.answered.store(true, Ordering::SeqCst);
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
         let body = match response.bytes().await {
             Ok(body) => body,
-            Err(e) => return Attempt::Retry(self.transport_error(endpoint, &e, attempts)),
+            Err(e) => return Attempt::Retry(self.transport_error(endpoint, &e)),
         };
         if status == 401 {
             // Before the place goes to a waiting request: it must not be sent.
@@ -275,7 +365,7 @@ impl Client {
             "GET"
         );
         if status == 200 {
-            self.inner.limiter.succeeded();
+            self.inner.limiter.succeeded(sent);
             return match decode_off_runtime(decode, body.clone()).await {
                 Ok(value) => Attempt::Done(value),
                 Err(e) => Attempt::Retry(ApiError::Decode {
@@ -284,7 +374,7 @@ impl Client {
                     bytes: body.len(),
                     request_id: sniff_request_id(&body),
                     detail: e.to_string(),
-                    attempts,
+                    attempts: 1,
                 }),
             };
         }
@@ -298,17 +388,17 @@ impl Client {
             408 | 500..=599 => Attempt::Retry(ApiError::Http {
                 endpoint,
                 reply,
-                attempts,
+                attempts: 1,
             }),
             _ => Attempt::Fail(ApiError::Http {
                 endpoint,
                 reply,
-                attempts,
+                attempts: 1,
             }),
         }
     }
 
-    fn transport_error(&self, endpoint: &str, error: &reqwest::Error, attempts: u32) -> ApiError {
+    fn transport_error(&self, endpoint: &str, error: &reqwest::Error) -> ApiError {
         let detail = if error.is_timeout() {
             format!(
                 "no complete answer within {:?} (raise --timeout / FINPIPE_TIMEOUT)",
@@ -316,9 +406,7 @@ impl Client {
             )
         } else {
             // reqwest's own message repeats the URL; the endpoint is already named.
-            let what = if error.is_connect() {
-                "cannot connect"
-            } else if error.is_body() || error.is_decode() {
+            let what = if error.is_body() || error.is_decode() {
                 "the answer broke off"
             } else {
                 "the request failed"
@@ -331,7 +419,7 @@ impl Client {
         ApiError::Transport {
             endpoint: endpoint.to_owned(),
             detail,
-            attempts,
+            attempts: 1,
         }
     }
 
@@ -499,6 +587,17 @@ pub fn aggregates_endpoint(
     )
 }
 
+/// `url` without a `user:password@` (or `user@`) before its host, or `None`
+/// when it carries none. finpipe never sends such credentials (the API key
+/// and the S3 keys authenticate) and so never holds or prints them.
+pub fn without_credentials(url: &str) -> Option<String> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let at = authority.rfind('@')?;
+    Some(format!("{}{}", &url[..start], &rest[at + 1..]))
+}
+
 /// Builds `path?k=v&…` with each value percent-encoded.
 pub fn endpoint(path: &str, params: &[(&str, &str)]) -> String {
     if params.is_empty() {
@@ -584,6 +683,22 @@ fn sniff_request_id(body: &[u8]) -> Option<String> {
     Some(rest[..rest.find('"')?].to_owned())
 }
 
+/// Why a connection could not be made, without reqwest's own line (which
+/// names the URL): `tcp connect error: Connection refused (os error 111)`.
+fn cause_chain(error: &reqwest::Error) -> String {
+    match std::error::Error::source(error) {
+        Some(cause) => {
+            let chain = error_chain(cause);
+            // hyper's outer layer says nothing the words around it do not.
+            match chain.strip_prefix("client error (Connect): ") {
+                Some(rest) => rest.to_owned(),
+                None => chain,
+            }
+        }
+        None => "cannot connect".to_owned(),
+    }
+}
+
 /// An error and its causes on one line, without any URL.
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![error.to_string()];
@@ -642,5 +757,19 @@ mod tests {
         assert_eq!(path_segment("X:BTCUSD"), "X:BTCUSD");
         assert_eq!(path_segment("BRK.A"), "BRK.A");
         assert_eq!(path_segment("A#B?"), "A%23B%3F");
+    }
+
+    #[test]
+    fn credentials_are_cut_out_of_urls() {
+        for (url, clean) in [
+            ("http://user:pw@127.0.0.1:9/v", Some("http://127.0.0.1:9/v")),
+            ("https://u@host", Some("https://host")),
+            ("https://a:b@c@host/x@y", Some("https://host/x@y")),
+            ("host:1@proxy:2", Some("proxy:2")),
+            ("https://api.massive.com/p@th?q=@", None),
+            ("https://api.massive.com", None),
+        ] {
+            assert_eq!(without_credentials(url).as_deref(), clean, "{url}");
+        }
     }
 }

@@ -85,6 +85,20 @@ pub enum ApiError {
         attempts: u32,
     },
 
+    #[error(
+        "cannot connect to the API at {base} ({attempts} attempts): {detail}. \
+         Check --api-url / MASSIVE_API_BASE_URL, and the network"
+    )]
+    Unreachable {
+        /// The base URL (never with credentials: the client holds none).
+        base: String,
+        detail: String,
+        attempts: u32,
+    },
+
+    #[error("not sent: the run is stopping")]
+    Stopped,
+
     #[error("inconsistent answer from {endpoint}: {detail}")]
     Inconsistent { endpoint: String, detail: String },
 
@@ -128,11 +142,32 @@ impl ApiError {
     }
 
     /// True when no later request can succeed either (a rejected key, a bad
-    /// base URL): the run should stop instead of moving on to other work.
+    /// or unreachable base URL): the run should stop instead of moving on to
+    /// other work.
     pub fn is_fatal(&self) -> bool {
+        self.is_usage() || matches!(self, Self::Unreachable { .. })
+    }
+
+    /// True when the configuration must change (a rejected key, a base URL
+    /// that is not one): a usage error. An unreachable server is not one:
+    /// the network may be down.
+    pub fn is_usage(&self) -> bool {
         matches!(
             self,
             Self::Unauthorized(_) | Self::BaseUrl { .. } | Self::Client(_)
         )
+    }
+
+    /// The same error, saying it was the last of `attempts`.
+    pub(super) fn after(mut self, attempts: u32) -> Self {
+        match &mut self {
+            Self::Http { attempts: n, .. }
+            | Self::RateLimited { attempts: n, .. }
+            | Self::Transport { attempts: n, .. }
+            | Self::Decode { attempts: n, .. }
+            | Self::Unreachable { attempts: n, .. } => *n = attempts,
+            _ => {}
+        }
+        self
     }
 }

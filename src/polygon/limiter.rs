@@ -13,9 +13,10 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex as SyncMutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio::time::{Instant, sleep_until};
 
 /// A request budget: at most `requests` in any `window`, or no limit at all.
@@ -89,13 +90,31 @@ impl fmt::Display for RateLimit {
 #[derive(Debug)]
 pub struct Limiter {
     limit: RateLimit,
-    /// Grant times still inside the window; the lock is held while waiting, so
+    /// Held by the request whose turn it is while it waits for a slot, so
     /// waiters are served in arrival order (tokio's mutex is fair).
-    grants: Mutex<VecDeque<Instant>>,
-    pause: SyncMutex<Pause>,
+    turn: Mutex<()>,
+    state: SyncMutex<State>,
+    /// Wakes the waiter whose turn it is when a slot was given back.
+    changed: Notify,
+    /// Set by [`Limiter::stop`]: no request is let through any more.
+    stopped: AtomicBool,
+    /// Wakes every waiter when the limiter stops.
+    stopping: Notify,
+    /// Requests waiting for their turn or their slot.
+    waiting: AtomicUsize,
 }
 
-/// The process-wide pause set by 429 answers.
+/// What the limiter knows, under one lock.
+#[derive(Debug, Default)]
+struct State {
+    /// Grant times still inside the window.
+    grants: VecDeque<Instant>,
+    /// The latest grant (kept whatever the limit, for the learned spacing).
+    last: Option<Instant>,
+    pause: Pause,
+}
+
+/// The process-wide pause set by 429 answers, and the pace learned from them.
 #[derive(Debug, Default)]
 struct Pause {
     until: Option<Instant>,
@@ -104,14 +123,40 @@ struct Pause {
     decided: Option<Instant>,
     /// 429s in a row without a success in between.
     streak: u32,
+    /// The least time between two requests that the server's 429s showed
+    /// (`None` before the first 429): after a pause, requests resume spread
+    /// at this pace instead of all at once.
+    spacing: Option<Duration>,
+    /// Successful requests sent since the last pause was decided, and when
+    /// the first of them was sent: the rate the server allowed.
+    ok_since_pause: u32,
+    first_ok: Option<Instant>,
+}
+
+/// What the limiter is doing, for a progress display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimiterState {
+    /// Requests waiting to be let through.
+    pub waiting: usize,
+    /// When the next request may go (`None`: now), whether for the window,
+    /// a 429 pause or the learned pace.
+    pub next_at: Option<Instant>,
+    /// True while a 429 pause holds every request.
+    pub paused: bool,
+    /// The pace learned from 429s, when it is slower than the limit.
+    pub spacing: Option<Duration>,
 }
 
 impl Limiter {
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            grants: Mutex::new(VecDeque::new()),
-            pause: SyncMutex::new(Pause::default()),
+            turn: Mutex::new(()),
+            state: SyncMutex::new(State::default()),
+            changed: Notify::new(),
+            stopped: AtomicBool::new(false),
+            stopping: Notify::new(),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -120,32 +165,87 @@ impl Limiter {
     }
 
     /// Waits until one more request may be sent, counts it as sent, and
-    /// returns the instant it was let through.
-    pub async fn acquire(&self) -> Instant {
-        let mut grants = self.grants.lock().await;
+    /// returns the instant it was let through; `None` once the limiter was
+    /// stopped (at once, also for requests already waiting).
+    pub async fn acquire(&self) -> Option<Instant> {
+        if self.is_stopped() {
+            return None;
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let granted = tokio::select! {
+            biased;
+            () = self.stopped() => None,
+            sent = self.take_turn() => Some(sent),
+        };
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        granted
+    }
+
+    async fn take_turn(&self) -> Instant {
+        let _turn = self.turn.lock().await;
         loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             let now = Instant::now();
-            if let Some(until) = self.paused_until().filter(|until| *until > now) {
-                sleep_until(until).await;
-                continue;
-            }
-            let RateLimit::Window { requests, window } = self.limit else {
-                return now;
+            let next = {
+                let mut state = self.state();
+                match state.next_slot(self.limit, now) {
+                    None => {
+                        state.grant(self.limit, now);
+                        return now;
+                    }
+                    Some(next) => next,
+                }
             };
-            // A grant occupies the window a little longer than the window itself,
-            // so scheduling jitter between our clock and the server's arrival
-            // time can never squeeze N+1 requests into one server window.
-            let span = window + safety_margin(window);
-            while grants.front().is_some_and(|t| *t + span <= now) {
-                grants.pop_front();
+            tokio::select! {
+                () = sleep_until(next) => {}
+                () = &mut changed => {}
             }
-            if grants.len() < requests as usize {
-                grants.push_back(now);
-                return now;
-            }
-            if let Some(oldest) = grants.front().copied() {
-                sleep_until(oldest + span).await;
-            }
+        }
+    }
+
+    /// Stops the limiter: every waiting and later [`Limiter::acquire`]
+    /// returns `None` at once (Ctrl-C, a fatal error).
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.stopping.notify_waiters();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the limiter was stopped.
+    pub async fn stopped(&self) {
+        let stopping = self.stopping.notified();
+        tokio::pin!(stopping);
+        stopping.as_mut().enable();
+        if !self.is_stopped() {
+            stopping.await;
+        }
+    }
+
+    /// The request let through at `sent` never reached the server (no
+    /// connection could be made): it does not count against the window.
+    pub fn refund(&self, sent: Instant) {
+        let mut state = self.state();
+        if let Some(at) = state.grants.iter().rposition(|t| *t == sent) {
+            state.grants.remove(at);
+        }
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// What the limiter is doing now.
+    pub fn state_now(&self) -> LimiterState {
+        let now = Instant::now();
+        let state = self.state();
+        LimiterState {
+            waiting: self.waiting.load(Ordering::SeqCst),
+            next_at: state.next_slot(self.limit, now),
+            paused: state.pause.until.is_some_and(|until| until > now),
+            spacing: state.pause.spacing,
         }
     }
 
@@ -153,6 +253,12 @@ impl Limiter {
     /// for `retry_after` when the server gave one, else for `backoff(streak)`,
     /// where the streak counts 429s to requests sent after the previous pause
     /// was decided (echoes of one overload do not escalate). Returns the pause.
+    ///
+    /// A fresh 429 also sets the pace requests resume at: the server allowed
+    /// the `k` successful requests sent since the previous pause, the first
+    /// at `first`, and no more until `now + pause`, so it allows about one
+    /// request every `(now + pause − first) / k` (exactly that for a sliding
+    /// window of N requests per W: N requests per `W`).
     pub fn rate_limited(
         &self,
         sent: Instant,
@@ -160,7 +266,8 @@ impl Limiter {
         backoff: impl FnOnce(u32) -> Duration,
     ) -> Duration {
         let now = Instant::now();
-        let mut state = self.pause_state();
+        let mut state = self.state();
+        let state = &mut state.pause;
         let fresh = state.decided.is_none_or(|decided| sent > decided);
         if fresh {
             state.streak = state.streak.saturating_add(1);
@@ -170,24 +277,103 @@ impl Limiter {
         if state.until.is_none_or(|current| current < now + pause) {
             state.until = Some(now + pause);
         }
+        if fresh {
+            state.spacing = match (state.ok_since_pause, state.first_ok) {
+                (k @ 1.., Some(first)) => {
+                    let shown = (now + pause).saturating_duration_since(first) / k;
+                    Some(state.spacing.map_or(shown, |old| old.max(shown)))
+                }
+                // Refused again before anything succeeded: the pace was too
+                // fast (or someone else spends the key's budget): halve it.
+                _ => state.spacing.map(|old| (old * 2).min(MAX_SPACING)),
+            };
+            state.ok_since_pause = 0;
+            state.first_ok = None;
+        }
         pause
     }
 
-    /// A request succeeded: the overload is over.
-    pub fn succeeded(&self) {
-        self.pause_state().streak = 0;
+    /// The request let through at `sent` succeeded: the overload is over,
+    /// and the learned pace relaxes a little (by 1/128), so that a server
+    /// that allows more is found out in time.
+    pub fn succeeded(&self, sent: Instant) {
+        let mut state = self.state();
+        let floor = self.limit_spacing();
+        let state = &mut state.pause;
+        state.streak = 0;
+        if state.decided.is_none_or(|decided| sent > decided) {
+            state.ok_since_pause = state.ok_since_pause.saturating_add(1);
+            state.first_ok = Some(state.first_ok.map_or(sent, |first| first.min(sent)));
+        }
+        if let Some(spacing) = state.spacing {
+            let relaxed = spacing - spacing / 128;
+            state.spacing = (relaxed > floor).then_some(relaxed);
+        }
     }
 
-    fn paused_until(&self) -> Option<Instant> {
-        self.pause_state().until
+    /// The average time between requests at the configured limit (zero
+    /// when unlimited): a learned pace this fast is no pace at all.
+    fn limit_spacing(&self) -> Duration {
+        match self.limit {
+            RateLimit::Unlimited => Duration::from_millis(1),
+            RateLimit::Window { requests, window } => window / requests.max(1),
+        }
     }
 
-    fn pause_state(&self) -> std::sync::MutexGuard<'_, Pause> {
-        self.pause
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+impl State {
+    /// `None` when a request may go at `now`, else the instant to look again.
+    fn next_slot(&self, limit: RateLimit, now: Instant) -> Option<Instant> {
+        if let Some(until) = self.pause.until.filter(|until| *until > now) {
+            return Some(until);
+        }
+        if let (Some(last), Some(spacing)) = (self.last, self.pause.spacing)
+            && last + spacing > now
+        {
+            return Some(last + spacing);
+        }
+        let RateLimit::Window { requests, window } = limit else {
+            return None;
+        };
+        // A grant occupies the window a little longer than the window itself,
+        // so scheduling jitter between our clock and the server's arrival
+        // time can never squeeze N+1 requests into one server window.
+        let span = window + safety_margin(window);
+        let live = self.grants.iter().filter(|t| **t + span > now).count();
+        if live < requests as usize {
+            return None;
+        }
+        // The grant whose expiry makes room: the `live - requests + 1`-th oldest live one.
+        let oldest = self
+            .grants
+            .iter()
+            .filter(|t| **t + span > now)
+            .nth(live - requests as usize)
+            .copied()?;
+        Some(oldest + span)
+    }
+
+    fn grant(&mut self, limit: RateLimit, now: Instant) {
+        self.last = Some(now);
+        let RateLimit::Window { window, .. } = limit else {
+            return;
+        };
+        let span = window + safety_margin(window);
+        while self.grants.front().is_some_and(|t| *t + span <= now) {
+            self.grants.pop_front();
+        }
+        self.grants.push_back(now);
+    }
+}
+
+/// The slowest pace a run of 429s can teach: one request a minute.
+const MAX_SPACING: Duration = Duration::from_secs(60);
 
 /// 2 % of the window, at least 50 ms.
 fn safety_margin(window: Duration) -> Duration {
@@ -259,7 +445,7 @@ mod tests {
     async fn a_pause_holds_every_caller() {
         let limiter = Limiter::new(RateLimit::Unlimited);
         let start = Instant::now();
-        let sent = limiter.acquire().await;
+        let sent = limiter.acquire().await.unwrap();
         let never = |_| Duration::ZERO;
         limiter.rate_limited(sent, Some(Duration::from_secs(7)), never);
         limiter.rate_limited(sent, Some(Duration::from_secs(2)), never); // pauses never shorten
@@ -272,7 +458,7 @@ mod tests {
         let limiter = Limiter::new(RateLimit::Unlimited);
         let backoff = |streak: u32| Duration::from_secs(1 << streak);
         // Eight requests in flight at once all come back 429: one pause of 1 s.
-        let sent = limiter.acquire().await;
+        let sent = limiter.acquire().await.unwrap();
         let pauses: Vec<Duration> = (0..8)
             .map(|_| limiter.rate_limited(sent, None, backoff))
             .collect();
@@ -281,22 +467,82 @@ mod tests {
             "{pauses:?}"
         );
         // A request sent after that pause and rejected again doubles it.
-        let sent = limiter.acquire().await;
+        let sent = limiter.acquire().await.unwrap();
         assert_eq!(
             limiter.rate_limited(sent, None, backoff),
             Duration::from_secs(2)
         );
         // A success resets the streak; Retry-After always wins.
-        limiter.succeeded();
-        let sent = limiter.acquire().await;
+        limiter.succeeded(sent);
+        let sent = limiter.acquire().await.unwrap();
         assert_eq!(
             limiter.rate_limited(sent, None, backoff),
             Duration::from_secs(1)
         );
-        let sent = limiter.acquire().await;
+        let sent = limiter.acquire().await.unwrap();
         assert_eq!(
             limiter.rate_limited(sent, Some(Duration::from_secs(9)), backoff),
             Duration::from_secs(9)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_releases_every_waiter_at_once() {
+        let limiter = Arc::new(Limiter::new(RateLimit::per_minute(1)));
+        assert!(limiter.acquire().await.is_some());
+        let start = Instant::now();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let limiter = Arc::clone(&limiter);
+                tokio::spawn(async move { limiter.acquire().await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(limiter.state_now().waiting, 3);
+        limiter.stop();
+        for waiter in waiters {
+            assert_eq!(waiter.await.unwrap(), None);
+        }
+        assert_eq!(Instant::now() - start, Duration::from_secs(5));
+        assert_eq!(limiter.acquire().await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_that_never_connected_gives_its_slot_back() {
+        let limiter = Limiter::new(RateLimit::per_minute(1));
+        let start = Instant::now();
+        let sent = limiter.acquire().await.unwrap();
+        limiter.refund(sent);
+        limiter.acquire().await.unwrap();
+        assert_eq!(Instant::now(), start);
+        let state = limiter.state_now();
+        assert_eq!(state.next_at, Some(start + Duration::from_millis(61_200)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_429_requests_resume_at_the_pace_the_server_showed() {
+        // The server allows 20 requests per 60 s; we sent 20 at once, the
+        // 21st was refused with Retry-After 60.
+        let limiter = Limiter::new(RateLimit::Unlimited);
+        let start = Instant::now();
+        for _ in 0..20 {
+            let sent = limiter.acquire().await.unwrap();
+            limiter.succeeded(sent);
+        }
+        let sent = limiter.acquire().await.unwrap();
+        let never = |_| Duration::ZERO;
+        limiter.rate_limited(sent, Some(Duration::from_secs(60)), never);
+        assert_eq!(limiter.state_now().spacing, Some(Duration::from_secs(3)));
+        // Echoes (sent before the pause was decided) teach nothing.
+        limiter.rate_limited(sent, Some(Duration::from_secs(60)), never);
+        assert_eq!(limiter.state_now().spacing, Some(Duration::from_secs(3)));
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let sent = limiter.acquire().await.unwrap();
+            times.push(sent - start);
+        }
+        assert_eq!(times[0], Duration::from_secs(60));
+        // Spread 3 s apart, relaxing by 1/128 per success only.
+        assert_eq!(times[4] - times[0], Duration::from_secs(12));
     }
 }

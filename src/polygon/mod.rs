@@ -10,7 +10,7 @@ mod types;
 
 pub use client::{
     Client, ClientOptions, ClientStats, Page, Pages, Place, aggregates_endpoint, endpoint,
-    path_segment,
+    path_segment, without_credentials,
 };
 pub use error::{ApiError, ServerReply};
 pub use limiter::{Limiter, RateLimit};

@@ -8,6 +8,7 @@ use chrono::{Days, NaiveDate};
 
 use super::FlatChoice;
 use super::SourceChoice;
+use super::Unreachable;
 use crate::flatfiles::{Dataset, FlatFileError, FlatFiles};
 use crate::jobs::{JobError, JobTable};
 use crate::model::{Basis, Ticker, Timeframe};
@@ -29,7 +30,10 @@ pub enum FlatVerdict {
 pub enum RestOnly {
     /// No S3 keys are configured.
     NoKeys,
-    /// The keys were refused (the plan has no flat-file access).
+    /// Flat files cannot be used this run: the keys were refused (the plan
+    /// has no flat-file access), or the endpoint cannot be reached
+    /// (connection refused, a name that does not resolve, 5xx after
+    /// retries: see [`Unreachable`]). Either way it is worth a warning.
     Refused(FlatFileError),
 }
 
@@ -47,6 +51,10 @@ pub enum SourceError {
     /// The keys were refused or the settings are wrong: fix the command.
     #[error(transparent)]
     Refused(FlatFileError),
+    /// The endpoint cannot be reached (`--source flatfiles`: no other source
+    /// may serve the days).
+    #[error(transparent)]
+    Unreachable(Unreachable),
     /// Listing failed otherwise (retry later).
     #[error(transparent)]
     Listing(FlatFileError),
@@ -71,7 +79,10 @@ impl RestOnly {
             Self::NoKeys => {
                 format!("no S3 keys for flat files ({KEYS}): every day comes from REST")
             }
-            Self::Refused(e) => format!("{e}; every day comes from REST"),
+            Self::Refused(e) => match Unreachable::of(e) {
+                Some(unreachable) => format!("{unreachable}; every day comes from REST"),
+                None => format!("{e}; every day comes from REST"),
+            },
         }
     }
 }
@@ -140,19 +151,32 @@ pub async fn flat_choice(
             }
         }
     }
+    // A listing that fails: in `auto`, refused keys and an unreachable
+    // endpoint fall back to REST (with one warning, from the caller); with
+    // `flatfiles` they fail the command.
+    let failed = |e: FlatFileError| -> Result<FlatVerdict, SourceError> {
+        let usable_elsewhere =
+            matches!(e, FlatFileError::Forbidden { .. }) || Unreachable::of(&e).is_some();
+        if usable_elsewhere && !only_flat {
+            return Ok(FlatVerdict::RestOnly(Some(RestOnly::Refused(e))));
+        }
+        Err(match e {
+            FlatFileError::Forbidden { .. } | FlatFileError::Config { .. } => {
+                SourceError::Refused(e)
+            }
+            e => match Unreachable::of(&e) {
+                Some(unreachable) => SourceError::Unreachable(unreachable),
+                None => SourceError::Listing(e),
+            },
+        })
+    };
     for (dataset, kind) in wanted {
         let files = match flat
             .list_range(dataset, kind, request.range.start, last)
             .await
         {
             Ok(files) => files,
-            Err(e @ FlatFileError::Forbidden { .. }) if !only_flat => {
-                return Ok(FlatVerdict::RestOnly(Some(RestOnly::Refused(e))));
-            }
-            Err(e @ (FlatFileError::Forbidden { .. } | FlatFileError::Config { .. })) => {
-                return Err(SourceError::Refused(e));
-            }
-            Err(e) => return Err(SourceError::Listing(e)),
+            Err(e) => return failed(e),
         };
         let ingested = table.ingested(dataset.name(), kind.name(), request.range.start, last)?;
         let mut days = BTreeSet::new();
@@ -163,11 +187,10 @@ pub async fn flat_choice(
                 // is asked per ingested day.
                 let etag = match file.etag {
                     Some(etag) => Some(etag),
-                    None => flat
-                        .head(dataset, kind, file.date)
-                        .await
-                        .map_err(SourceError::Listing)?
-                        .and_then(|f| f.etag),
+                    None => match flat.head(dataset, kind, file.date).await {
+                        Ok(head) => head.and_then(|f| f.etag),
+                        Err(e) => return failed(e),
+                    },
                 };
                 if etag.is_some_and(|e| &e != seen) {
                     republished.insert(file.date);

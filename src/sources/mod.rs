@@ -6,8 +6,10 @@
 //! every other day goes to REST, in as few ranges as possible.
 
 mod listing;
+mod unreachable;
 
 pub use listing::{FlatVerdict, RestOnly, SourceError, Wanted, flat_choice};
+pub use unreachable::Unreachable;
 
 use std::fmt;
 use std::str::FromStr;

@@ -6,6 +6,7 @@
 mod codec;
 mod dirname;
 mod error;
+mod migrate;
 mod prepared;
 mod rows;
 pub mod staging;
@@ -31,6 +32,7 @@ pub use codec::{
 };
 pub use dirname::{ticker_dir, ticker_from_dir};
 pub use error::StoreError;
+pub use migrate::{DB_FILE, MigrateDb, Migration, default_db_path, migrate_state};
 pub use prepared::PreparedWrite;
 pub use sweep::TMP_GRACE;
 
@@ -41,6 +43,9 @@ use rows::{count_new, group_by_period, merge_sorted, normalize, period_bounds, s
 /// The name of finpipe's state folder inside a library (see
 /// [`Store::state_dir`]).
 pub const STATE_DIR: &str = ".finpipe";
+
+/// Appended to the name of a quarantined file (`2024-11.parquet.quarantined`).
+pub const QUARANTINE_SUFFIX: &str = ".quarantined";
 
 /// Who wrote bars into a file; recorded in `finpipe.source`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -177,19 +182,27 @@ impl Store {
     }
 
     /// Moves a file of the library that cannot be read into the quarantine
-    /// folder, under its path relative to the root (never deleted: the user
-    /// may want it), so the period is fetched again; returns where it went.
-    /// A file already quarantined under that name is kept: the newer one gets
-    /// a numbered name beside it.
+    /// folder, under its path relative to the root with
+    /// [`QUARANTINE_SUFFIX`] appended (never deleted: the user may want it),
+    /// so the period is fetched again; returns where it went. A file already
+    /// quarantined under that name is kept: the newer one gets a numbered
+    /// name beside it.
     pub fn quarantine(&self, path: &Path) -> Result<PathBuf, StoreError> {
         let relative = path.strip_prefix(&self.root).unwrap_or(path);
-        let mut target = self.quarantine_dir().join(relative);
-        let mut n = 1;
-        while target.exists() {
+        // Not `.parquet`: a reader's `data/**/*.parquet` must not find it.
+        let named = |n: usize| {
             let mut name = relative.file_name().unwrap_or_default().to_os_string();
-            name.push(format!(".{n}"));
-            target = self.quarantine_dir().join(relative).with_file_name(name);
+            if n > 0 {
+                name.push(format!(".{n}"));
+            }
+            name.push(QUARANTINE_SUFFIX);
+            self.quarantine_dir().join(relative).with_file_name(name)
+        };
+        let mut n = 0;
+        let mut target = named(n);
+        while target.exists() {
             n += 1;
+            target = named(n);
         }
         fsutil::create_parent(&target).map_err(|e| StoreError::io("create", &target, e))?;
         fs::rename(path, &target).map_err(|e| StoreError::io("quarantine", path, e))?;

@@ -1,5 +1,5 @@
 //! Staged day files: the rows of one flat file that the library wants, kept on
-//! disk under `<data-dir>/.staging/` until every day of a flat-file job is
+//! disk under `<data-dir>/.finpipe/staging/` until every day of a flat-file job is
 //! there, then merged into each ticker's period file once.
 //!
 //! Writing a month of day files straight into per-ticker monthly files would

@@ -474,6 +474,17 @@ fn the_file_is_plain_parquet_with_the_bar_schema() {
     assert_eq!((sorting[0].column_idx, sorting[0].descending), (1, false));
     assert!(matches!(rg.column(1).compression(), Compression::ZSTD(_)));
     assert!(rg.column(1).statistics().is_some());
+    // The ticker's min and max (the one ticker of the file) let a reader of
+    // a glob skip other tickers' files; the prices carry none.
+    let ticker_stats = rg.column(0).statistics().expect("ticker statistics");
+    assert_eq!(ticker_stats.min_bytes_opt(), Some(&b"BRK.A"[..]));
+    assert_eq!(ticker_stats.max_bytes_opt(), Some(&b"BRK.A"[..]));
+    let small_ticker = small_md.row_group(0).column(0).statistics().unwrap();
+    assert_eq!(small_ticker.min_bytes_opt(), Some(&b"SMALL"[..]));
+    assert_eq!(small_ticker.max_bytes_opt(), Some(&b"SMALL"[..]));
+    for price in 2..=7 {
+        assert!(rg.column(price).statistics().is_none(), "column {price}");
+    }
     // Each column's encoding and codec, as the README's performance section
     // explains them.
     let uses =

@@ -520,7 +520,7 @@ async fn a_job_whose_completion_cannot_be_recorded_fails_alone() {
     assert_eq!(plan.code, 0, "{plan:?}");
     // An unreadable coverage row for MSFT: its job's completion, which adds
     // the coverage it earned in the same transaction, cannot be recorded.
-    let db = rusqlite::Connection::open(ws.join("data/finpipe.db")).unwrap();
+    let db = rusqlite::Connection::open(ws.join("data/.finpipe/finpipe.db")).unwrap();
     db.execute(
         "INSERT INTO coverage (ticker, timeframe, adjusted, start_date, end_date)
          VALUES ('MSFT', '1d', 0, 'not a date', '2024-10-31')",
@@ -609,9 +609,9 @@ async fn status_reads_coverage_from_the_files() {
 async fn a_second_run_exits_3_while_the_lock_is_held() {
     let sim = simulator_with(|_| {}).await;
     let ws = Workspace::for_sim(&sim);
-    std::fs::create_dir_all(ws.join("data")).unwrap();
+    std::fs::create_dir_all(ws.join("data/.finpipe")).unwrap();
     let held = finpipe::lock::acquire(
-        &ws.join("data/finpipe.db"),
+        &ws.join("data/.finpipe/finpipe.db"),
         finpipe::lock::LockMode::Exclusive,
         false,
     )

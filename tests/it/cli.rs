@@ -91,7 +91,7 @@ async fn config_shows_sources_and_masks_secrets() {
         "100/s",
         "flag --rate-limit",
         "https://api.massive.com",
-        "data/finpipe.db",
+        "data/.finpipe/finpipe.db",
     ] {
         assert!(run.stdout.contains(expected), "{expected}: {}", run.stdout);
     }

@@ -242,6 +242,6 @@ async fn one_truncated_file_is_quarantined_refetched_and_the_rest_goes_on() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains(": 0 problems"), "{}", run.stdout);
     assert_eq!(ws.library("data"), complete);
-    let kept = ws.join("data/.finpipe/quarantine/MSFT/1m/2024-11.parquet");
+    let kept = ws.join("data/.finpipe/quarantine/MSFT/1m/2024-11.parquet.quarantined");
     assert!(kept.exists(), "moved aside, not deleted");
 }

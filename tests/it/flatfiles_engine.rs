@@ -157,7 +157,7 @@ async fn the_seam_is_invisible_at_any_cutoff() {
     assert!(temporaries(&mixed.join("data")).is_empty());
     assert!(
         !mixed
-            .join("data/.staging")
+            .join("data/.finpipe/staging")
             .read_dir()
             .is_ok_and(|mut d| d.next().is_some())
     );
