@@ -323,7 +323,7 @@ impl Context {
 
     pub(crate) fn open_table(&self, library: &Library) -> Result<JobTable, Failure> {
         JobTable::open(&library.db)
-            .map_err(|e| Failure::failed(format!("job table {}: {e}", library.db.display())))
+            .map_err(|e| Failure::failed(format!("{e} ({})", library.db.display())))
     }
 
     /// The library for a command that only reads local state (`status`,
@@ -352,7 +352,7 @@ impl Context {
     pub(crate) fn close_table(&self, table: JobTable, library: &Library) -> Result<(), Failure> {
         table
             .close()
-            .map_err(|e| Failure::failed(format!("job table {}: {e}", library.db.display())))
+            .map_err(|e| Failure::failed(format!("{e} ({})", library.db.display())))
     }
 
     pub(crate) fn open_store(&self, library: &Library) -> Result<Store, Failure> {
@@ -496,9 +496,8 @@ async fn preview(
 ) -> Result<Exit, Failure> {
     let library = context.library(work.adjusted);
     let mut request = plan_request(context, tickers, work)?;
-    let table_error = |e: finpipe::jobs::JobError| {
-        Failure::failed(format!("job table {}: {e}", library.db.display()))
-    };
+    let table_error =
+        |e: finpipe::jobs::JobError| Failure::failed(format!("{e} ({})", library.db.display()));
     let real = if library.db.is_file() {
         Some(context.open_table(&library)?)
     } else {

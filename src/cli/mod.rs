@@ -384,6 +384,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))?;
+    progress::set_label(label(&cli.command));
     runtime.block_on(async move {
         match cli.command {
             Command::Discover(args) => interruptible(discover::run(&context, args)).await,
@@ -411,6 +412,19 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             }
         }
     })
+}
+
+/// The command's name, for its progress bar.
+fn label(command: &Command) -> &'static str {
+    match command {
+        Command::Backfill(_) => "backfill",
+        Command::Update(_) => "update",
+        Command::Verify(_) => "verify",
+        Command::RunOnce(_) => "run-once",
+        #[cfg(feature = "simulator")]
+        Command::Demo(_) => "demo",
+        _ => "run",
+    }
 }
 
 /// Runs `work` until it finishes or Ctrl-C arrives (exit 130; writes are

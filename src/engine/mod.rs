@@ -38,7 +38,7 @@ pub use report::{FailedJob, Fatal, FatalKind, JobOutcome, Reporter, RunSummary, 
 use crate::clock::Clock;
 use crate::flatfiles::FlatFiles;
 use crate::fsutil::{self, Deferral, StorageFault};
-use crate::jobs::{Closing, Job, JobError, JobKind, JobTable};
+use crate::jobs::{Closing, Job, JobError, JobKind, JobState, JobTable};
 use crate::polygon::{ApiError, Client};
 use crate::store::{Store, StoreError};
 use table::TableThread;
@@ -283,6 +283,19 @@ impl Engine {
         shared
             .reporter
             .run_started((counts.pending + counts.running) as u64);
+        let planned = db_no_barrier(shared, |t| {
+            let mut requests = 0u64;
+            for state in [JobState::Pending, JobState::Running] {
+                let jobs = t.list(Some(state), usize::MAX)?;
+                requests += jobs
+                    .iter()
+                    .filter(|job| matches!(job.kind, JobKind::Rest | JobKind::Grouped))
+                    .count() as u64;
+            }
+            Ok(requests)
+        })
+        .await?;
+        shared.reporter.requests_planned(planned);
         let mut workers = JoinSet::new();
         for _ in 0..workers_for(shared.options.concurrency) {
             workers.spawn(worker(Arc::clone(shared)));

@@ -22,6 +22,10 @@ pub enum JobOutcome {
 pub trait Reporter: Send + Sync {
     /// The run starts with `queued` jobs pending or running in the table.
     fn run_started(&self, _queued: u64) {}
+    /// The queue's REST requests, at least: one per REST job (its first
+    /// page) and one per grouped-daily job; flat-file and derive jobs send
+    /// none. Comes right after [`Reporter::run_started`].
+    fn requests_planned(&self, _requests: u64) {}
     fn job_started(&self, _job: &Job) {}
     /// A page of `bars` bars was stored for `job` (`rows_new` of them new).
     fn page_stored(&self, _job: &Job, _bars: u64, _rows_new: u64) {}

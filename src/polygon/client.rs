@@ -284,7 +284,7 @@ impl Client {
                 Attempt::Unconnected(detail) => {
                     let error = ApiError::Transport {
                         endpoint: endpoint.to_owned(),
-                        detail,
+                        detail: format!("cannot connect: {detail}"),
                         attempts: 1,
                     };
                     self.retry_delay(error, &mut failures, attempts)?

@@ -131,6 +131,9 @@ struct Pause {
     /// the first of them was sent: the rate the server allowed.
     ok_since_pause: u32,
     first_ok: Option<Instant>,
+    /// The last 429 that taught a pace, and the successes sent since.
+    cycle_start: Option<Instant>,
+    cycle_ok: u32,
 }
 
 /// What the limiter is doing, for a progress display.
@@ -252,13 +255,23 @@ impl Limiter {
     /// A 429 answered the request let through at `sent`. Pauses every caller
     /// for `retry_after` when the server gave one, else for `backoff(streak)`,
     /// where the streak counts 429s to requests sent after the previous pause
-    /// was decided (echoes of one overload do not escalate). Returns the pause.
+    /// was decided (echoes of one overload do not escalate). A `Retry-After`
+    /// that proved too short (the first request after it was refused again,
+    /// nothing succeeding in between) is doubled for each such refusal, up
+    /// to a minute. Returns the pause.
     ///
-    /// A fresh 429 also sets the pace requests resume at: the server allowed
-    /// the `k` successful requests sent since the previous pause, the first
-    /// at `first`, and no more until `now + pause`, so it allows about one
-    /// request every `(now + pause − first) / k` (exactly that for a sliding
-    /// window of N requests per W: N requests per `W`).
+    /// A fresh 429 after successes also sets the pace requests resume at
+    /// (never faster than the configured limit, which still applies): the
+    /// slower of
+    /// - what this overload shows: the `k` successful requests sent since
+    ///   the previous pause, the first at `first`, and no more until
+    ///   `now + pause`: one request every `(now + pause − first) / k`
+    ///   (exactly the pace of a sliding window of N per W when `Retry-After`
+    ///   is honest);
+    /// - what the cycle since the previous such 429 shows: its successes
+    ///   over its length (the pace of the server however its `Retry-After`
+    ///   lies);
+    /// - the pace before, which was just refused.
     pub fn rate_limited(
         &self,
         sent: Instant,
@@ -273,20 +286,29 @@ impl Limiter {
             state.streak = state.streak.saturating_add(1);
             state.decided = Some(now);
         }
-        let pause = retry_after.unwrap_or_else(|| backoff(state.streak.saturating_sub(1)));
+        let refusals = state.streak.saturating_sub(1);
+        let pause = match retry_after {
+            Some(said) => said
+                .saturating_mul(1 << refusals.min(6))
+                .min(MAX_PAUSE)
+                .max(said),
+            None => backoff(refusals),
+        };
         if state.until.is_none_or(|current| current < now + pause) {
             state.until = Some(now + pause);
         }
         if fresh {
-            state.spacing = match (state.ok_since_pause, state.first_ok) {
-                (k @ 1.., Some(first)) => {
-                    let shown = (now + pause).saturating_duration_since(first) / k;
-                    Some(state.spacing.map_or(shown, |old| old.max(shown)))
-                }
-                // Refused again before anything succeeded: the pace was too
-                // fast (or someone else spends the key's budget): halve it.
-                _ => state.spacing.map(|old| (old * 2).min(MAX_SPACING)),
-            };
+            if let (k @ 1.., Some(first)) = (state.ok_since_pause, state.first_ok) {
+                let overload = (now + pause).saturating_duration_since(first) / k;
+                let cycle = state
+                    .cycle_start
+                    .filter(|_| state.cycle_ok > 0)
+                    .map(|start| now.saturating_duration_since(start) / state.cycle_ok);
+                let shown = overload.max(cycle.unwrap_or_default());
+                state.spacing = Some(state.spacing.map_or(shown, |old| old.max(shown)));
+                state.cycle_start = Some(now);
+                state.cycle_ok = 0;
+            }
             state.ok_since_pause = 0;
             state.first_ok = None;
         }
@@ -294,7 +316,7 @@ impl Limiter {
     }
 
     /// The request let through at `sent` succeeded: the overload is over,
-    /// and the learned pace relaxes a little (by 1/128), so that a server
+    /// and the learned pace relaxes a little (by 1/32), so that a server
     /// that allows more is found out in time.
     pub fn succeeded(&self, sent: Instant) {
         let mut state = self.state();
@@ -305,8 +327,11 @@ impl Limiter {
             state.ok_since_pause = state.ok_since_pause.saturating_add(1);
             state.first_ok = Some(state.first_ok.map_or(sent, |first| first.min(sent)));
         }
+        if state.cycle_start.is_none_or(|start| sent > start) {
+            state.cycle_ok = state.cycle_ok.saturating_add(1);
+        }
         if let Some(spacing) = state.spacing {
-            let relaxed = spacing - spacing / 128;
+            let relaxed = spacing - spacing / 32;
             state.spacing = (relaxed > floor).then_some(relaxed);
         }
     }
@@ -372,8 +397,8 @@ impl State {
     }
 }
 
-/// The slowest pace a run of 429s can teach: one request a minute.
-const MAX_SPACING: Duration = Duration::from_secs(60);
+/// The longest pause a doubled `Retry-After` imposes.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
 
 /// 2 % of the window, at least 50 ms.
 fn safety_margin(window: Duration) -> Duration {
@@ -472,17 +497,25 @@ mod tests {
             limiter.rate_limited(sent, None, backoff),
             Duration::from_secs(2)
         );
-        // A success resets the streak; Retry-After always wins.
+        // A success resets the streak; Retry-After wins over the backoff.
         limiter.succeeded(sent);
         let sent = limiter.acquire().await.unwrap();
         assert_eq!(
             limiter.rate_limited(sent, None, backoff),
             Duration::from_secs(1)
         );
+        limiter.succeeded(sent);
         let sent = limiter.acquire().await.unwrap();
         assert_eq!(
             limiter.rate_limited(sent, Some(Duration::from_secs(9)), backoff),
             Duration::from_secs(9)
+        );
+        // Refused again right after it, nothing succeeding: it was too
+        // short, and is doubled (up to a minute).
+        let sent = limiter.acquire().await.unwrap();
+        assert_eq!(
+            limiter.rate_limited(sent, Some(Duration::from_secs(9)), backoff),
+            Duration::from_secs(18)
         );
     }
 
@@ -542,7 +575,7 @@ mod tests {
             times.push(sent - start);
         }
         assert_eq!(times[0], Duration::from_secs(60));
-        // Spread 3 s apart, relaxing by 1/128 per success only.
+        // Spread 3 s apart (no success reported, so no relaxing).
         assert_eq!(times[4] - times[0], Duration::from_secs(12));
     }
 }

@@ -5,6 +5,8 @@
 
 use finpipe::simulator::s3::FlatServe;
 
+use std::time::Duration;
+
 use crate::common::{Workspace, simulator, simulator_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -289,25 +291,110 @@ fn listed_stocks(sim: &finpipe::simulator::Simulator, n: usize) -> Vec<String> {
     tickers
 }
 
-/// A server that allows fewer requests than finpipe's limit (20 per 2 s,
-/// "20 a minute" scaled to seconds, with an honest `Retry-After`): after the
-/// first 429s, requests resume at the pace the server showed, so the whole
-/// run costs a few 429s, not several per success (README "How requests are
-/// spent" keeps the figure).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_429_storm_costs_a_few_429s_not_several_per_success() {
-    use finpipe::simulator::SimRateLimit;
-    let sim = simulator_with(|c| {
-        c.rate_limit = Some(SimRateLimit {
-            requests: 20,
-            window: std::time::Duration::from_secs(2),
-            retry_after: true,
-        });
-    })
-    .await;
-    let ws = Workspace::for_sim(&sim).env("POLYGON_RATE_LIMIT", "100/s");
-    let tickers = listed_stocks(&sim, 80);
-    let names: Vec<&str> = tickers.iter().map(String::as_str).collect();
+/// A gate in front of the simulator with the real API's manners when
+/// overloaded: it lets `requests` through in any sliding `window` and
+/// answers the others 429 with a fixed `Retry-After` (often shorter than the
+/// wait, as Polygon's "2" under a per-minute limit).
+struct Gate {
+    base_url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn gate(upstream: String, requests: usize, window: Duration, retry_after: u64) -> Gate {
+    use axum::extract::{Request, State};
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use tokio::time::Instant;
+
+    struct Inner {
+        upstream: String,
+        http: reqwest::Client,
+        requests: usize,
+        window: Duration,
+        retry_after: u64,
+        accepted: Mutex<VecDeque<Instant>>,
+    }
+    async fn pass(State(inner): State<Arc<Inner>>, request: Request) -> Response {
+        let now = Instant::now();
+        let admitted = {
+            let mut accepted = inner.accepted.lock().unwrap();
+            while accepted.front().is_some_and(|t| *t + inner.window <= now) {
+                accepted.pop_front();
+            }
+            let admitted = accepted.len() < inner.requests;
+            if admitted {
+                accepted.push_back(now);
+            }
+            admitted
+        };
+        if !admitted {
+            let mut response = (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"status":"ERROR","request_id":"gate","error":"You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue."}"#,
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(inner.retry_after));
+            return response;
+        }
+        let url = format!("{}{}", inner.upstream, request.uri());
+        let mut forward = inner.http.get(url);
+        if let Some(auth) = request.headers().get(header::AUTHORIZATION) {
+            forward = forward.header(header::AUTHORIZATION, auth.clone());
+        }
+        match forward.send().await {
+            Ok(answer) => {
+                let status = answer.status();
+                let body = answer.bytes().await.unwrap_or_default();
+                (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+            }
+            Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+        }
+    }
+
+    let inner = Arc::new(Inner {
+        upstream,
+        http: reqwest::Client::new(),
+        requests,
+        window,
+        retry_after,
+        accepted: Mutex::new(VecDeque::new()),
+    });
+    let app = axum::Router::new().fallback(pass).with_state(inner);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Gate {
+        base_url: format!("http://{addr}"),
+        task,
+    }
+}
+
+/// 429 answers per successful request of a backfill of `tickers` (one
+/// request each) against `sim` behind `base_url`, at finpipe's `rate_limit`.
+async fn storm_cost(
+    sim: &finpipe::simulator::Simulator,
+    base_url: &str,
+    rate_limit: &str,
+    tickers: usize,
+) -> (usize, usize, Duration) {
+    let ws = Workspace::for_sim(sim)
+        .env("MASSIVE_API_BASE_URL", base_url)
+        .env("POLYGON_RATE_LIMIT", rate_limit);
+    let names = listed_stocks(sim, tickers);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let universe = ws.universe("u", &names);
     let started = std::time::Instant::now();
     let run = ws
@@ -322,19 +409,56 @@ async fn a_429_storm_costs_a_few_429s_not_several_per_success() {
         .await;
     let took = started.elapsed();
     assert_eq!(run.code, 0, "{run:?}");
-    let requests = sim.requests();
-    let ok = requests.iter().filter(|r| r.status == 200).count();
-    let limited = requests.iter().filter(|r| r.status == 429).count();
+    assert!(run.stdout.contains("failed=0 retried=0"), "{}", run.stdout);
+    let ok = sim.requests().iter().filter(|r| r.status == 200).count();
+    let limited = run
+        .stdout
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("requests="))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap()
+        - ok;
     println!(
-        "429 storm: {ok} successes cost {limited} answers of 429 ({:.2} per success) in {:.1} s",
+        "429 storm at {rate_limit}: {ok} successes cost {limited} answers of 429 ({:.2} per success) in {:.1} s",
         limited as f64 / ok as f64,
         took.as_secs_f64()
     );
+    (ok, limited, took)
+}
+
+/// A server that allows fewer requests than finpipe's limit, "20 a minute
+/// with `Retry-After: 2`" scaled to 20 per 10 s with `Retry-After: 1`:
+/// after each pause every waiting request used to go at once and meet the
+/// limit again (several 429s per success); now requests resume at the pace
+/// the server showed, so the run costs a few 429s (README "How requests are
+/// spent" keeps the figure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_costs_a_few_429s_not_several_per_success() {
+    let sim = simulator().await;
+    let gate = gate(sim.base_url(), 20, Duration::from_secs(10), 1).await;
+    let (ok, limited, took) = storm_cost(&sim, &gate.base_url, "100/s", 40).await;
+    assert_eq!(ok, 40);
+    assert!(limited * 2 <= ok, "{limited} 429s for {ok} successes");
+    // The server's pace is the floor: 40 requests at 20 per 10 s.
+    assert!(took >= Duration::from_secs(10), "{took:?}");
+    assert!(took <= Duration::from_secs(40), "{took:?}");
+}
+
+/// The simulator's own limit (20 per 2 s, an honest `Retry-After`): the
+/// first burst meets it once, later requests come at its pace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_retry_after_is_met_once() {
+    use finpipe::simulator::SimRateLimit;
+    let sim = simulator_with(|c| {
+        c.rate_limit = Some(SimRateLimit {
+            requests: 20,
+            window: Duration::from_secs(2),
+            retry_after: true,
+        });
+    })
+    .await;
+    let (ok, limited, took) = storm_cost(&sim, &sim.base_url(), "100/s", 80).await;
     assert_eq!(ok, 80);
-    assert!(run.stdout.contains("failed=0 retried=0"), "{}", run.stdout);
-    // The first burst meets the limit once (with what was in flight then);
-    // later pauses cost a request or two each.
     assert!(limited * 5 <= ok, "{limited} 429s for {ok} successes");
-    // The server's pace is the floor: 80 requests at 20 per 2 s.
-    assert!(took >= std::time::Duration::from_secs(6), "{took:?}");
+    assert!(took >= Duration::from_secs(6), "{took:?}");
 }
