@@ -46,6 +46,17 @@ impl Ticker {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The likely intended ticker when every letter of this one is
+    /// lowercase (`aapl`, `x:btcusd`): markets spell tickers in capitals,
+    /// and lowercase letters appear only beside capitals (`KIMpL`, a
+    /// preferred share), so such a symbol asks for nothing. `None` when the
+    /// ticker has a capital letter or no letter at all.
+    pub fn uppercase_hint(&self) -> Option<Ticker> {
+        let letters = || self.0.chars().filter(char::is_ascii_alphabetic);
+        let all_lower = letters().next().is_some() && letters().all(|c| c.is_ascii_lowercase());
+        all_lower.then(|| Ticker(self.0.to_ascii_uppercase()))
+    }
 }
 
 impl Ticker {
@@ -626,6 +637,21 @@ mod period_tests {
 #[cfg(test)]
 mod spelling_tests {
     use super::*;
+
+    #[test]
+    fn an_all_lowercase_ticker_hints_at_capitals() {
+        let hint = |s: &str| {
+            Ticker::new(s)
+                .unwrap()
+                .uppercase_hint()
+                .map(|t| t.to_string())
+        };
+        assert_eq!(hint("aapl").as_deref(), Some("AAPL"));
+        assert_eq!(hint("x:btcusd").as_deref(), Some("X:BTCUSD"));
+        assert_eq!(hint("AAPL"), None);
+        assert_eq!(hint("KIMpL"), None, "a preferred share's lowercase p");
+        assert_eq!(hint("123"), None);
+    }
 
     #[test]
     fn dots_alone_are_not_tickers() {

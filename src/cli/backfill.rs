@@ -690,6 +690,19 @@ pub(super) fn print_reconciled(found: &Reconciled, quiet: bool) {
     }
 }
 
+/// Warns about tickers that are probably mistyped: all lowercase where
+/// markets use capitals. They are fetched as given (the API decides).
+fn warn_unlikely_tickers(tickers: &[Ticker]) {
+    for ticker in tickers {
+        if let Some(upper) = ticker.uppercase_hint() {
+            output::warn(&format!(
+                "{ticker}: tickers are spelled in capitals; did you mean {upper}? \
+                 ({ticker} is asked for as given)"
+            ));
+        }
+    }
+}
+
 /// The validated plan request: dates checked, `--end` clamped to today.
 fn plan_request(
     context: &Context,
@@ -700,6 +713,7 @@ fn plan_request(
     if tickers.is_empty() {
         return Err(Failure::usage(PlanError::NoTickers.to_string()));
     }
+    warn_unlikely_tickers(&tickers);
     let today = market_today(context.clock.now());
     let start = match (work.start, work.days) {
         (Some(start), _) => start,

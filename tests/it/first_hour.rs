@@ -90,6 +90,23 @@ async fn dots_capital_m_and_two_spellings_of_one_series_are_handled() {
         run.stderr
     );
     assert!(sim.requests().is_empty(), "refused before any request");
+    // An all-lowercase ticker is asked for as given, with a warning.
+    let run = ws
+        .run(&[
+            "run-once",
+            "aapl",
+            "--timeframes",
+            "1d",
+            "--start",
+            "2024-11-29",
+        ])
+        .await;
+    assert!(
+        run.stderr
+            .contains("aapl: tickers are spelled in capitals; did you mean AAPL?"),
+        "{}",
+        run.stderr
+    );
     // 60m is 1h: one series, stored once.
     let run = ws
         .run(&[
