@@ -124,12 +124,33 @@ pub fn create_parent(path: &Path) -> io::Result<()> {
 
 /// Makes the content written to `file`, which will be renamed to `path`,
 /// durable (`fdatasync`), unless `path` is below a [`defer_durability`] root.
+/// Below such a root the file's write-back is only started (without
+/// waiting), so that the disk works while the writer goes on and the
+/// deferral's `syncfs` finds less left to do.
 pub fn sync_content(file: &fs::File, path: &Path) -> io::Result<()> {
     if is_deferred(path) {
+        start_write_back(file);
         return Ok(());
     }
     file.sync_data()
 }
+
+/// `sync_file_range(SYNC_FILE_RANGE_WRITE)`: queues the file's dirty pages
+/// for writing and returns. A hint only (durability still comes from the
+/// deferral's `syncfs`), so its failure is ignored. Measured on a flat-file
+/// day (11 003 files): the wall time that one `syncfs` adds at the end
+/// halves. A `syncfs` every 1 000 files on a thread of its own instead
+/// made the day 1.4 s slower.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn start_write_back(file: &fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the call only reads the descriptor, which `file` keeps open for
+    // its duration; offset 0 and length 0 mean the whole file.
+    let _ = unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn start_write_back(_file: &fs::File) {}
 
 /// Creates `dir` and its missing ancestors; with `durable`, each new
 /// directory's entry is fsynced in its parent, so that a file made durable

@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod jobs;
 pub mod lock;
 pub mod model;
+pub mod no_bars;
 mod number;
 pub mod plan;
 pub mod polygon;

@@ -10,9 +10,10 @@ use chrono::NaiveDate;
 use clap::Args;
 use finpipe::calendar::market_today;
 use finpipe::engine::{Engine, EngineOptions, RunSummary, StopSignal, wall_ms};
-use finpipe::jobs::JobTable;
+use finpipe::jobs::{ErrorClass, JobError, JobTable, RunEnd};
 use finpipe::lock::{LockError, LockMode, RunLock, acquire};
 use finpipe::model::{Basis, Ticker, Timeframe, parse_timeframes};
+use finpipe::no_bars::NoBars;
 use finpipe::plan::{
     DryRun, DryRunError, PAGE_BARS, PlanError, PlanOutcome, PlanRequest, days_before, dry_run,
     human, plan, time_at,
@@ -98,6 +99,10 @@ pub(super) struct RunArgs {
     /// The summary line goes to stderr (stdout carries JSON).
     #[arg(skip)]
     pub summary_to_stderr: bool,
+    /// The command recorded in the job table's run history (`run`,
+    /// `backfill`, `update`, `run-once`); `None` records no run.
+    #[arg(skip)]
+    pub command: Option<&'static str>,
     /// Stop after this many jobs
     #[arg(long, value_name = "N")]
     pub max_jobs: Option<usize>,
@@ -380,13 +385,18 @@ pub(super) async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, 
     Ok(Exit::Ok)
 }
 
-pub(super) async fn run_queue(context: &Context, args: RunCmdArgs) -> Result<Exit, Failure> {
+pub(super) async fn run_queue(context: &Context, mut args: RunCmdArgs) -> Result<Exit, Failure> {
+    args.run.command = Some("run");
     let library = context.library(args.adjusted);
     let _lock = take_lock(&library, &args.run)?;
     drain(context, &library, &args.run).await
 }
 
-pub(super) async fn run_backfill(context: &Context, args: BackfillArgs) -> Result<Exit, Failure> {
+pub(super) async fn run_backfill(
+    context: &Context,
+    mut args: BackfillArgs,
+) -> Result<Exit, Failure> {
+    args.run.command = Some("backfill");
     if args.dry_run {
         let tickers = read_universes(&args.universe, context)?;
         return preview(context, tickers, &args.work).await;
@@ -396,7 +406,8 @@ pub(super) async fn run_backfill(context: &Context, args: BackfillArgs) -> Resul
     plan_and_drain(context, tickers, &args.work, &args.run).await
 }
 
-pub(super) async fn run_once(context: &Context, args: RunOnceArgs) -> Result<Exit, Failure> {
+pub(super) async fn run_once(context: &Context, mut args: RunOnceArgs) -> Result<Exit, Failure> {
+    args.run.command = Some("run-once");
     context.api_key()?;
     let ticker = Ticker::new(args.ticker).map_err(|e| Failure::usage(e.to_string()))?;
     plan_and_drain(context, vec![ticker], &args.work, &args.run).await
@@ -421,13 +432,75 @@ pub(super) async fn plan_and_drain(
         // --quiet leaves warnings and the one summary line of the run.
         print_plan(&outcome, &library);
     }
-    let mut drained = run_engine(context, &library, run).await?;
-    // In auto, days whose flat files could not be read because the
-    // endpoint went away during the run come from REST instead.
+    let asked = (
+        request.tickers.clone(),
+        request.timeframes.clone(),
+        request.range,
+    );
+    let mut history = RunHistory::new(context, run);
+    let drained = run_planned(context, &library, work, run, request, &mut history).await;
+    history.settle(&library, drained, |drained| {
+        warn_tickers_without_bars(context, &library, &drained.summary, asked);
+        report(drained, &library, run)
+    })
+}
+
+/// Runs the queue just planned for `request`; in auto, the days whose flat
+/// files could not be read because the endpoint went away during the run
+/// come from REST instead.
+async fn run_planned(
+    context: &Context,
+    library: &Library,
+    work: &WorkArgs,
+    run: &RunArgs,
+    request: PlanRequest,
+    history: &mut RunHistory,
+) -> Result<Drained, Failure> {
+    let drained = run_engine(context, library, run, history).await?;
     if work.sources.source == SourceChoice::Auto && request.flat.is_some() {
-        drained = fall_back_to_rest(context, &library, run, request, drained).await?;
+        return fall_back_to_rest(context, library, run, request, drained, history).await;
     }
-    report(&drained, &library, run)
+    Ok(drained)
+}
+
+/// After a run that finished its jobs: warns about each ticker that still
+/// has no bar at all (the API answers a ticker it does not know with empty
+/// pages), naming the nearest known ticker. Tickers whose jobs failed are
+/// reported with their failure instead.
+fn warn_tickers_without_bars(
+    context: &Context,
+    library: &Library,
+    summary: &RunSummary,
+    (tickers, timeframes, range): (Vec<Ticker>, Vec<Timeframe>, DateRange),
+) {
+    if summary.interrupted || summary.fatal.is_some() {
+        return;
+    }
+    let finished: Vec<Ticker> = tickers
+        .iter()
+        .filter(|t| !summary.failed.iter().any(|f| &f.ticker == *t))
+        .cloned()
+        .collect();
+    // The library opened for the run; if it cannot be now, the run's own
+    // report says more than this check could.
+    let Ok(store) = context.open_store(library) else {
+        return;
+    };
+    match finpipe::no_bars::tickers_without_bars(&store, &finished, &timeframes) {
+        Ok(empty) => {
+            for NoBars { ticker, nearest } in empty {
+                let hint = nearest
+                    .map(|n| format!("; did you mean {n}?"))
+                    .unwrap_or_default();
+                output::warn(&format!(
+                    "{ticker}: no bars at all from {} to {}: the API answered with nothing, \
+                     so it may not know this ticker{hint}",
+                    range.start, range.end,
+                ));
+            }
+        }
+        Err(e) => tracing::debug!("cannot look for tickers without bars: {e}"),
+    }
 }
 
 /// After a run in `auto`: when flat-file jobs failed for good because the
@@ -441,6 +514,7 @@ async fn fall_back_to_rest(
     run: &RunArgs,
     mut request: PlanRequest,
     first: Drained,
+    history: &mut RunHistory,
 ) -> Result<Drained, Failure> {
     let (unreachable, kept): (Vec<_>, Vec<_>) = first
         .summary
@@ -470,7 +544,7 @@ async fn fall_back_to_rest(
     if !context.quiet {
         print_plan(&outcome, library);
     }
-    let second = run_engine(context, library, run).await?;
+    let second = run_engine(context, library, run, history).await?;
     let mut summary = second.summary;
     summary.done += first.summary.done;
     summary.retried += first.summary.retried;
@@ -870,8 +944,9 @@ pub(super) async fn drain(
     library: &Library,
     run: &RunArgs,
 ) -> Result<Exit, Failure> {
-    let drained = run_engine(context, library, run).await?;
-    report(&drained, library, run)
+    let mut history = RunHistory::new(context, run);
+    let drained = run_engine(context, library, run, &mut history).await;
+    history.settle(library, drained, |drained| report(drained, library, run))
 }
 
 /// What one run of the queue did.
@@ -882,11 +957,115 @@ struct Drained {
     elapsed: Duration,
 }
 
+impl Drained {
+    /// What the run history records of it, for a command exiting with `exit_code`.
+    fn run_end(&self, exit_code: i32) -> RunEnd {
+        RunEnd {
+            jobs_done: self.summary.done,
+            jobs_failed: u64::try_from(self.summary.failed.len()).unwrap_or(u64::MAX),
+            bars: self.summary.rows_new,
+            requests: self.requests,
+            exit_code,
+        }
+    }
+}
+
+/// A command's row in the job table's run history: started when its first
+/// engine run begins, finished with what the command returns. Recording
+/// never changes the command's outcome: a table that cannot record (a full
+/// disk, a lock held too long) is logged and passed over.
+struct RunHistory {
+    /// `None`: the command records no run (`demo`, `verify --fix`).
+    command: Option<&'static str>,
+    /// The rate limit as configured, `5/min`.
+    rate_limit: String,
+    /// The run's id once its start is recorded.
+    id: Option<i64>,
+}
+
+impl RunHistory {
+    fn new(context: &Context, run: &RunArgs) -> Self {
+        Self {
+            command: run.command,
+            rate_limit: context.config.rate_limit.value.to_string(),
+            id: None,
+        }
+    }
+
+    /// Records the start in `table`, the table the engine `owner` is about
+    /// to run; once per command (a second engine run belongs to the same).
+    fn start(&mut self, table: &mut JobTable, owner: &str) {
+        let Some(command) = self.command.filter(|_| self.id.is_none()) else {
+            return;
+        };
+        match table.run_started(command, owner, Some(&self.rate_limit), wall_ms()) {
+            Ok(id) => self.id = Some(id),
+            Err(e) => not_recorded("start", &e),
+        }
+    }
+
+    /// Turns the drained queue into the command's outcome with `report`,
+    /// records the run's end with that outcome's exit code, and returns it.
+    fn settle(
+        self,
+        library: &Library,
+        drained: Result<Drained, Failure>,
+        report: impl FnOnce(&Drained) -> Result<Exit, Failure>,
+    ) -> Result<Exit, Failure> {
+        let (outcome, end) = match drained {
+            Ok(drained) => {
+                let outcome = report(&drained);
+                let exit = match &outcome {
+                    Ok(exit) => *exit,
+                    Err(failure) => failure.exit,
+                };
+                let end = drained.run_end(exit as i32);
+                (outcome, end)
+            }
+            Err(failure) => {
+                let end = RunEnd {
+                    exit_code: failure.exit as i32,
+                    ..RunEnd::default()
+                };
+                (Err(failure), end)
+            }
+        };
+        self.finish(library, &end);
+        outcome
+    }
+
+    /// Records the run's end (when its start was recorded).
+    fn finish(&self, library: &Library, end: &RunEnd) {
+        let Some(id) = self.id else {
+            return;
+        };
+        let recorded = JobTable::open(&library.db).and_then(|mut table| {
+            table.run_finished(id, end, wall_ms())?;
+            table.close()
+        });
+        if let Err(e) = recorded {
+            not_recorded("end", &e);
+        }
+    }
+}
+
+/// Logs that the run history could not record a run's `what`: at debug
+/// level when the table's storage failed (the run says so itself, if it
+/// matters), else as a warning.
+fn not_recorded(what: &str, error: &JobError) {
+    if error.class() == ErrorClass::Storage {
+        tracing::debug!("the run history cannot record this run's {what}: {error}");
+    } else {
+        tracing::warn!("the run history cannot record this run's {what}: {error}");
+    }
+}
+
 /// Runs the queue of `library` until it is empty (or stopped).
 async fn run_engine(
     context: &Context,
     library: &Library,
     run: &RunArgs,
+    history: &mut RunHistory,
 ) -> Result<Drained, Failure> {
     context.api_key()?;
     let client = context.client()?;
@@ -902,6 +1081,8 @@ async fn run_engine(
             .remove_all_temporaries()
             .map_err(|e| Failure::failed(e.to_string()))?;
     }
+    let owner = format!("{}:{}:{}", hostname(), std::process::id(), wall_ms());
+    history.start(&mut table, &owner);
     let stop = StopSignal::default();
     let bars = Arc::new(Bars::new(client.clone(), context.quiet));
     let options = EngineOptions {
@@ -910,7 +1091,7 @@ async fn run_engine(
         lease: Duration::from_secs(300),
         max_attempts: 3,
         retry_delay: context.config.retry_base.value.saturating_mul(10),
-        owner: format!("{}:{}:{}", hostname(), std::process::id(), wall_ms()),
+        owner,
         clock: context.clock,
         flat: context.flat_files()?,
         exclusive: !run.shared,

@@ -48,7 +48,8 @@ pub(super) struct UpdateArgs {
     run: RunArgs,
 }
 
-pub(super) async fn run(context: &Context, args: UpdateArgs) -> Result<Exit, Failure> {
+pub(super) async fn run(context: &Context, mut args: UpdateArgs) -> Result<Exit, Failure> {
+    args.run.command = Some("update");
     context.api_key()?;
     let library = context.library(args.adjusted);
     let basis = Basis::from_adjusted(args.adjusted);

@@ -112,7 +112,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         rederive(&store, &ticker, &[target], &periods, None, covered)
     })
     .await
-    .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
+    .map_err(|e| JobFailure::task_died("writer task", e))??;
     Ok(Finish::Done {
         rows_new: rows,
         closing: Closing {

@@ -28,7 +28,7 @@ use super::flat_day::{self, DayOutcome, flat_failure, merge_ticker};
 use super::{Finish, JobFailure, Shared, db, lease_ms, on_lanes, wall_ms};
 use crate::calendar::complete_days;
 use crate::flatfiles::{Dataset, DayFile, DecodeError, FileKind, FlatFiles};
-use crate::jobs::{Closing, Job};
+use crate::jobs::{Closing, FailReason, Job};
 use crate::model::Ticker;
 use crate::sources::FlatChoice;
 use crate::store::staging::{StagedDay, StagedWriter};
@@ -36,6 +36,7 @@ use crate::store::staging::{StagedDay, StagedWriter};
 pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFailure> {
     let Some(flat) = shared.options.flat.clone() else {
         return Err(JobFailure::Permanent(
+            FailReason::Other,
             "this flat-file job needs S3 keys: set MASSIVE_S3_ACCESS_KEY and \
              MASSIVE_S3_SECRET_KEY (or plan again with --source rest)"
                 .to_owned(),
@@ -170,16 +171,16 @@ fn discard_other_staging(root: &Path, id: i64, keep: &Path) {
 /// The dataset and file kind a job reads.
 fn source_of(job: &Job) -> Result<(Dataset, FileKind), JobFailure> {
     let dataset = Dataset::from_name(job.ticker.as_str()).ok_or_else(|| {
-        JobFailure::Permanent(format!(
-            "unknown flat-file dataset {:?}",
-            job.ticker.as_str()
-        ))
+        JobFailure::Permanent(
+            FailReason::Other,
+            format!("unknown flat-file dataset {:?}", job.ticker.as_str()),
+        )
     })?;
     let kind = FlatChoice::kind_for(job.timeframe).ok_or_else(|| {
-        JobFailure::Permanent(format!(
-            "flat files hold 1m and 1d bars, not {}",
-            job.timeframe
-        ))
+        JobFailure::Permanent(
+            FailReason::Other,
+            format!("flat files hold 1m and 1d bars, not {}", job.timeframe),
+        )
     })?;
     Ok((dataset, kind))
 }

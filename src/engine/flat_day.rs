@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc;
 
 use super::derive::rederive;
+use super::failure::flat_reason;
 use super::{JobFailure, Shared, db, lanes, lease_ms, on_lanes, wall_ms};
 use crate::calendar::complete_days;
 use crate::flatfiles::{DayFile, DayStats, FlatFileError, FlatFiles, TickerRun};
@@ -82,7 +83,7 @@ pub(super) async fn ingest(
                 failure.get_or_insert(JobFailure::from(error));
             }
             Err(error) => {
-                failure.get_or_insert(JobFailure::Transient(format!("writer task died: {error}")));
+                failure.get_or_insert(JobFailure::task_died("writer task", error));
             }
         }
     }
@@ -262,7 +263,7 @@ async fn show(
         Ok::<_, StoreError>(rows_new)
     })
     .await
-    .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
+    .map_err(|e| JobFailure::task_died("writer task", e))??;
     Ok(rows_new)
 }
 
@@ -295,12 +296,13 @@ pub(super) fn merge_ticker(
 /// that cannot be reached is said as such, naming it (the run falls back to
 /// REST on that message, see [`Unreachable::in_text`]).
 pub(super) fn flat_failure(error: FlatFileError) -> JobFailure {
+    let reason = flat_reason(&error);
     if let Some(unreachable) = Unreachable::of(&error) {
-        return JobFailure::Transient(unreachable.to_string());
+        return JobFailure::Transient(reason, unreachable.to_string());
     }
     if error.is_transient() {
-        JobFailure::Transient(error.to_string())
+        JobFailure::Transient(reason, error.to_string())
     } else {
-        JobFailure::Permanent(error.to_string())
+        JobFailure::Permanent(reason, error.to_string())
     }
 }

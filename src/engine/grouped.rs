@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{Finish, JobFailure, Shared, db};
 use crate::calendar::complete_days;
-use crate::jobs::{Closing, Job};
+use crate::jobs::{Closing, FailReason, Job};
 use crate::model::{Bar, Ticker, Timeframe};
 use crate::plan::GroupedMarket;
 use crate::polygon::{ApiError, GroupedBar, endpoint};
@@ -16,7 +16,10 @@ use crate::store::{Source, StoreError};
 
 pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFailure> {
     let market = GroupedMarket::from_name(job.ticker.as_str()).ok_or_else(|| {
-        JobFailure::Permanent(format!("unknown grouped market {:?}", job.ticker.as_str()))
+        JobFailure::Permanent(
+            FailReason::Other,
+            format!("unknown grouped market {:?}", job.ticker.as_str()),
+        )
     })?;
     let date = job.range.end;
     // Complete days as of before the request: what it returns is final only
@@ -80,7 +83,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
         Ok::<_, StoreError>(rows_new)
     })
     .await
-    .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
+    .map_err(|e| JobFailure::task_died("writer task", e))??;
     shared.reporter.page_stored(job, count, rows_new);
     let finish: Result<Finish, JobFailure> = async {
         if let Some(range) = covered {

@@ -18,6 +18,7 @@
 //! or read-only disk, stop the run at once and give every job in flight back.
 
 mod derive;
+mod failure;
 mod flat;
 mod flat_day;
 mod grouped;
@@ -33,13 +34,14 @@ use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 
+pub(crate) use failure::JobFailure;
 pub use report::{FailedJob, Fatal, FatalKind, JobOutcome, Reporter, RunSummary, Silent};
 
 use crate::clock::Clock;
 use crate::flatfiles::FlatFiles;
 use crate::fsutil::{self, Deferral, StorageFault};
 use crate::jobs::{Closing, Job, JobError, JobKind, JobState, JobTable};
-use crate::polygon::{ApiError, Client};
+use crate::polygon::Client;
 use crate::store::{Store, StoreError};
 use table::TableThread;
 
@@ -165,56 +167,6 @@ pub(crate) enum Finish {
     Lost,
 }
 
-/// A job's failure, sorted by what should happen next.
-#[derive(Debug)]
-pub(crate) enum JobFailure {
-    /// Trying again later may work.
-    Transient(String),
-    /// This job cannot succeed as planned; other jobs may.
-    Permanent(String),
-    /// Nothing can succeed (a rejected key, a full or read-only disk): stop
-    /// the run. After a storage failure the jobs are given back, to run
-    /// again once the user made room.
-    Fatal(FatalKind, String),
-}
-
-impl From<ApiError> for JobFailure {
-    fn from(error: ApiError) -> Self {
-        if matches!(error, ApiError::Unreachable { .. }) {
-            Self::Fatal(FatalKind::Unreachable, error.to_string())
-        } else if error.is_fatal() {
-            Self::Fatal(FatalKind::Refused, error.to_string())
-        } else if error.is_transient() {
-            Self::Transient(error.to_string())
-        } else {
-            Self::Permanent(error.to_string())
-        }
-    }
-}
-
-impl From<StoreError> for JobFailure {
-    fn from(error: StoreError) -> Self {
-        match error.storage_fault() {
-            Some(fault) => Self::Fatal(FatalKind::Storage(fault), error.to_string()),
-            None => Self::Permanent(error.to_string()),
-        }
-    }
-}
-
-impl From<EngineError> for JobFailure {
-    fn from(error: EngineError) -> Self {
-        match (error.storage_fault(), error) {
-            (Some(fault), error) => Self::Fatal(FatalKind::Storage(fault), error.to_string()),
-            // Files that could not be made durable cannot be vouched for,
-            // and nothing written after them can: stop.
-            (None, EngineError::Store(error)) => {
-                Self::Fatal(FatalKind::WriteBack, error.to_string())
-            }
-            (None, error) => Self::Transient(error.to_string()),
-        }
-    }
-}
-
 /// Everything the worker tasks share.
 pub(crate) struct Shared {
     pub(crate) table: TableThread,
@@ -326,16 +278,21 @@ impl Engine {
         }
         keeper.abort();
         stopper.abort();
-        let mut summary = lock(&shared.summary).clone();
         if let Some(error) = first_error {
+            // A full or read-only disk under the job table ends the run as
+            // one under the library does: with its summary and advice.
+            if let Some(fault) = error.storage_fault() {
+                stop_run(shared, FatalKind::Storage(fault), &error.to_string());
+            }
             // A fatal stop already says why the run ended; what failed while
             // the jobs were given back (the job table on the same full disk)
             // is secondary.
-            if summary.fatal.is_none() {
+            if lock(&shared.summary).fatal.is_none() {
                 return Err(error);
             }
             tracing::warn!("while stopping: {error}");
         }
+        let mut summary = lock(&shared.summary).clone();
         summary.rows_new = shared.rows_new.load(Ordering::Relaxed);
         summary.interrupted = shared.stop.is_set() && summary.fatal.is_none();
         Ok(summary)
@@ -519,7 +476,7 @@ where
     for task in tasks {
         results.push(
             task.await
-                .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??,
+                .map_err(|e| JobFailure::task_died("writer task", e))??,
         );
     }
     Ok(results)
@@ -553,8 +510,10 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineEr
                 // The completion (its coverage, say) could not be recorded:
                 // the job is tried again later, as any other failed step.
                 Err(EngineError::Jobs(error)) => {
-                    let failure =
-                        JobFailure::Transient(format!("cannot record the finished job: {error}"));
+                    let failure = JobFailure::Transient(
+                        failure::table_reason(&error),
+                        format!("cannot record the finished job: {error}"),
+                    );
                     settle_failure(shared, job, failure).await?
                 }
                 // The disk under the table is full, or the job's files could
@@ -583,6 +542,7 @@ async fn settle_failure(
 ) -> Result<JobOutcome, EngineError> {
     let owner = shared.options.owner.clone();
     let id = job.id;
+    let reason = failure.reason();
     let (error, retry_at) = match failure {
         JobFailure::Fatal(FatalKind::Refused, error) => {
             stop_run(shared, FatalKind::Refused, &error);
@@ -603,7 +563,7 @@ async fn settle_failure(
             lock(&shared.summary).released += 1;
             return Ok(JobOutcome::Released);
         }
-        JobFailure::Transient(error) if job.attempts < shared.options.max_attempts => {
+        JobFailure::Transient(_, error) if job.attempts < shared.options.max_attempts => {
             let factor = 1u32 << job.attempts.min(10);
             let delay = shared
                 .options
@@ -613,11 +573,11 @@ async fn settle_failure(
             let retry_at = wall_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
             (error, Some(retry_at))
         }
-        JobFailure::Transient(error) | JobFailure::Permanent(error) => (error, None),
+        JobFailure::Transient(_, error) | JobFailure::Permanent(_, error) => (error, None),
     };
     let message = error.clone();
     db_no_barrier(shared, move |t| {
-        t.fail(id, &owner, &message, retry_at, 0, wall_ms())
+        t.fail(id, &owner, &message, reason, retry_at, 0, wall_ms())
     })
     .await?;
     let retry = retry_at.is_some();
@@ -627,6 +587,7 @@ async fn settle_failure(
     } else {
         summary.failed.push(FailedJob {
             id,
+            ticker: job.ticker.clone(),
             description: describe(job),
             error: error.clone(),
         });
@@ -670,6 +631,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::jobs::FailReason;
 
     fn store_error(kind_or_errno: Result<io::ErrorKind, i32>) -> StoreError {
         let source = match kind_or_errno {
@@ -699,7 +661,10 @@ mod tests {
             assert!(!FatalKind::Storage(got).is_usage(), "exit 1, not 2");
         }
         let failure = JobFailure::from(store_error(Ok(io::ErrorKind::PermissionDenied)));
-        assert!(matches!(failure, JobFailure::Permanent(_)), "{failure:?}");
+        assert!(
+            matches!(failure, JobFailure::Permanent(FailReason::Disk, _)),
+            "{failure:?}"
+        );
         // The same through the engine's own errors (a sync that hit ENOSPC).
         let failure = JobFailure::from(EngineError::Store(store_error(Err(28))));
         assert!(

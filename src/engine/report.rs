@@ -4,6 +4,7 @@
 
 use crate::fsutil::StorageFault;
 use crate::jobs::Job;
+use crate::model::Ticker;
 
 /// How one job ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +42,7 @@ impl Reporter for Silent {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailedJob {
     pub id: i64,
+    pub ticker: Ticker,
     pub description: String,
     pub error: String,
 }

@@ -193,6 +193,6 @@ async fn store_page(
         Ok::<_, crate::store::StoreError>(summary.rows_new as u64)
     })
     .await
-    .map_err(|e| JobFailure::Transient(format!("writer task died: {e}")))??;
+    .map_err(|e| JobFailure::task_died("writer task", e))??;
     Ok((written, count))
 }

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 
-use super::{Closing, CoverageRow, Job, JobState, NewJob, Progress, Result, StateCounts};
+use super::{
+    Closing, CoverageRow, FailReason, Job, JobState, NewJob, Progress, Result, RunEnd, RunRecord,
+    StateCounts, Totals,
+};
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::DateRange;
 
@@ -148,14 +151,16 @@ pub trait JobBackend: Send {
         now_ms: i64,
     ) -> Result<bool>;
 
-    /// Records `error`: with `retry_at_ms`, pending again not before then;
-    /// without, failed for good. Progress kept. `false` when `owner` no
-    /// longer runs it.
+    /// Records `error` and its `reason`: with `retry_at_ms`, pending again
+    /// not before then; without, failed for good. Progress kept. `false` when
+    /// `owner` no longer runs it.
+    #[allow(clippy::too_many_arguments)] // each is one column of the update
     fn fail(
         &mut self,
         id: i64,
         owner: &str,
         error: &str,
+        reason: FailReason,
         retry_at_ms: Option<i64>,
         requests_added: i64,
         now_ms: i64,
@@ -166,7 +171,7 @@ pub trait JobBackend: Send {
     fn release(&mut self, id: i64, owner: &str, now_ms: i64) -> Result<bool>;
 
     /// Failed jobs (of `ticker`, or all) back to pending at `now_ms`, attempts
-    /// 0, last error kept. Returns how many.
+    /// 0, last error and fail reason kept. Returns how many.
     fn requeue_failed(&mut self, ticker: Option<&Ticker>, now_ms: i64) -> Result<usize>;
 
     // ---- reading and tidying jobs ----
@@ -220,4 +225,27 @@ pub trait JobBackend: Send {
     /// Every stored coverage range, sorted by ticker, timeframe (as text),
     /// basis (unadjusted first) and start date.
     fn all_coverage(&self) -> Result<Vec<CoverageRow>>;
+
+    // ---- run history ----
+
+    /// Records that a run of `command` by `owner` (the engine's owner
+    /// string) started at `now_ms`, under `rate_limit` as configured.
+    /// Returns the run's id, for [`run_finished`](Self::run_finished).
+    fn run_started(
+        &mut self,
+        command: &str,
+        owner: &str,
+        rate_limit: Option<&str>,
+        now_ms: i64,
+    ) -> Result<i64>;
+
+    /// Records the end of run `id` at `now_ms` with what it did. A run that
+    /// does not exist (or no longer does) is left alone, without an error.
+    fn run_finished(&mut self, id: i64, end: &RunEnd, now_ms: i64) -> Result<()>;
+
+    /// Up to `limit` runs, newest first (`started_at`, then id, descending).
+    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>>;
+
+    /// The requests and rows of every job in the table, summed.
+    fn totals(&self) -> Result<Totals>;
 }

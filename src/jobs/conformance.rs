@@ -3,8 +3,10 @@
 //! object_store's `integration.rs` checks every store. Each function takes
 //! an [`Open`]: a factory that opens a new handle on one database that was
 //! empty when the test began. A backend's tests run every function, one
-//! `#[test]` each (see `sqlite/tests.rs`).
+//! `#[test]` each (see `sqlite/tests.rs`). `lifecycle` holds the checks of a
+//! job's life, `history` those of fail reasons, runs and totals.
 
+mod history;
 mod lifecycle;
 
 use chrono::NaiveDate;
@@ -13,6 +15,7 @@ use super::tests::{jan, range, rest, tf, ticker};
 use super::*;
 use crate::ranges::subtract;
 
+pub(crate) use history::*;
 pub(crate) use lifecycle::*;
 
 /// Opens a new handle on the database under test (each call another
@@ -138,10 +141,14 @@ pub(crate) fn counts_list_and_clear_done(open: Open<'_>) {
     let c = table.claim("w", 3, 100).unwrap().unwrap();
     let dj = table.claim("w", 4, 100).unwrap().unwrap();
     assert!(table.complete(a.id, "w", 0, 10).unwrap());
-    assert!(table.fail(b.id, "w", "first failure", None, 0, 11).unwrap());
     assert!(
         table
-            .fail(c.id, "w", "second failure", None, 0, 12)
+            .fail(b.id, "w", "first failure", FailReason::Other, None, 0, 11)
+            .unwrap()
+    );
+    assert!(
+        table
+            .fail(c.id, "w", "second failure", FailReason::Other, None, 0, 12)
             .unwrap()
     );
     let counts = table.counts().unwrap();
@@ -209,7 +216,11 @@ pub(crate) fn open_ranges_include_planned_and_derived_timeframes(open: Open<'_>)
     for _ in 0..3 {
         let job = table.claim("w", 1, 100).unwrap().unwrap();
         match job.range {
-            r if r == feb => assert!(table.fail(job.id, "w", "x", None, 0, 2).unwrap()),
+            r if r == feb => assert!(
+                table
+                    .fail(job.id, "w", "x", FailReason::Other, None, 0, 2)
+                    .unwrap()
+            ),
             r if r == mar => march = Some(job.id),
             _ => {}
         }
@@ -289,7 +300,11 @@ pub(crate) fn fanout_jobs_gather_targets_and_count_as_planned_for_them(open: Ope
     assert_eq!(table.targets(again.id).unwrap(), [ticker("TSLA")]);
     assert!(table.targets(again.id + 1_000).unwrap().is_empty());
     // Failed, likewise.
-    assert!(table.fail(again.id, "w", "x", None, 0, 5).unwrap());
+    assert!(
+        table
+            .fail(again.id, "w", "x", FailReason::Other, None, 0, 5)
+            .unwrap()
+    );
     assert!(table.insert_fanout(&job, &[ticker("IBM")], 6).unwrap());
     assert_eq!(table.targets(again.id).unwrap(), [ticker("IBM")]);
     assert_eq!(table.counts().unwrap().pending, 1);
@@ -492,6 +507,9 @@ pub(crate) fn migrations_upgrade_an_older_table_and_refuse_a_newer_one(
             .insert_fanout(&flat_job(), &[ticker("AAPL")], 0)
             .unwrap()
     );
+    assert_eq!(job.fail_reason, None);
+    let run = table.run_started("run", "w", None, 1).unwrap();
+    assert_eq!(table.runs(10).unwrap()[0].id, run);
     table.close().unwrap();
     // Opening again applies nothing twice.
     let table = handle(open);

@@ -18,6 +18,10 @@
 //!
 //! Owners must be unique per worker (for example `host:pid:worker`), since the
 //! owner is what proves a job is still yours.
+//!
+//! The table also keeps the history of runs ([`RunRecord`]: one row per
+//! `run`, `backfill`, `update` or `run-once`) and, with each failure, why it
+//! failed ([`FailReason`]), for the monitoring page.
 
 mod backend;
 #[cfg(test)]
@@ -155,6 +159,8 @@ pub struct Job {
     /// Times the job was claimed (reset by [`JobTable::requeue_failed`]).
     pub attempts: u32,
     pub last_error: Option<String>,
+    /// Why the last attempt failed; kept and cleared with `last_error`.
+    pub fail_reason: Option<FailReason>,
     /// Pending: not before. Running: lease expiry (the lease holds while
     /// `now < available_at`).
     pub available_at: i64,
@@ -166,6 +172,110 @@ pub struct Job {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+}
+
+/// Why a job failed (for now or for good), recorded with the failure; typed
+/// where the error is typed (`ApiError` / `StoreError` in the engine), never
+/// read back from the message text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailReason {
+    /// 429s past the retry cap (a "429 storm").
+    RateLimited,
+    /// The API key refused.
+    Refused,
+    /// The plan has no access to this data.
+    NotEntitled,
+    /// An answer or file finpipe could not read.
+    Parse,
+    /// The library's or the job table's storage failed.
+    Disk,
+    /// Unreachable host, timeouts, 5xx after retries.
+    Network,
+    Other,
+}
+
+impl FailReason {
+    pub const ALL: [Self; 7] = [
+        Self::RateLimited,
+        Self::Refused,
+        Self::NotEntitled,
+        Self::Parse,
+        Self::Disk,
+        Self::Network,
+        Self::Other,
+    ];
+
+    /// The stored name (the serde name too): `rate_limited`, `refused`,
+    /// `not_entitled`, `parse`, `disk`, `network` or `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RateLimited => "rate_limited",
+            Self::Refused => "refused",
+            Self::NotEntitled => "not_entitled",
+            Self::Parse => "parse",
+            Self::Disk => "disk",
+            Self::Network => "network",
+            Self::Other => "other",
+        }
+    }
+
+    /// The reason stored as `s` ([`as_str`](Self::as_str)), if any.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The reason in a few words, for people: `429 storm`, `refused key`, …
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::RateLimited => "429 storm",
+            Self::Refused => "refused key",
+            Self::NotEntitled => "not entitled",
+            Self::Parse => "parse error",
+            Self::Disk => "disk",
+            Self::Network => "network",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// One command's run (`run`, `backfill`, `update`, `run-once`), from start
+/// to end. Times are Unix milliseconds (UTC).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    /// `backfill`, `update`, `run` or `run-once`.
+    pub command: String,
+    /// The engine's owner string (`host:pid:ms`).
+    pub owner: String,
+    pub started_at: i64,
+    /// `None` while running (or if the process died).
+    pub ended_at: Option<i64>,
+    pub jobs_done: u64,
+    pub jobs_failed: u64,
+    pub bars: u64,
+    pub requests: u64,
+    pub exit_code: Option<i32>,
+    /// The rate limit as configured (`5/min`); never anything secret.
+    pub rate_limit: Option<String>,
+}
+
+/// What a run did, recorded when it ends ([`JobTable::run_finished`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunEnd {
+    pub jobs_done: u64,
+    pub jobs_failed: u64,
+    pub bars: u64,
+    pub requests: u64,
+    pub exit_code: i32,
+}
+
+/// Sums over every job in the table (the monitoring page derives request and
+/// bar rates from their change).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    pub requests: u64,
+    pub rows: u64,
 }
 
 /// How many jobs are in each state.

@@ -10,7 +10,8 @@ use chrono::NaiveDate;
 
 use super::sqlite::SqliteJobs;
 use super::{
-    Closing, CoverageRow, Job, JobBackend, JobState, NewJob, Progress, Result, StateCounts,
+    Closing, CoverageRow, FailReason, Job, JobBackend, JobState, NewJob, Progress, Result, RunEnd,
+    RunRecord, StateCounts, Totals,
 };
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::DateRange;
@@ -206,17 +207,26 @@ impl JobTable {
     }
 
     /// See [`JobBackend::fail`].
+    #[allow(clippy::too_many_arguments)] // each is one column of the update
     pub fn fail(
         &mut self,
         id: i64,
         owner: &str,
         error: &str,
+        reason: FailReason,
         retry_at_ms: Option<i64>,
         requests_added: i64,
         now_ms: i64,
     ) -> Result<bool> {
-        self.backend
-            .fail(id, owner, error, retry_at_ms, requests_added, now_ms)
+        self.backend.fail(
+            id,
+            owner,
+            error,
+            reason,
+            retry_at_ms,
+            requests_added,
+            now_ms,
+        )
     }
 
     /// See [`JobBackend::release`].
@@ -303,6 +313,32 @@ impl JobTable {
     /// See [`JobBackend::all_coverage`].
     pub fn all_coverage(&self) -> Result<Vec<CoverageRow>> {
         self.backend.all_coverage()
+    }
+
+    /// See [`JobBackend::run_started`].
+    pub fn run_started(
+        &mut self,
+        command: &str,
+        owner: &str,
+        rate_limit: Option<&str>,
+        now_ms: i64,
+    ) -> Result<i64> {
+        self.backend.run_started(command, owner, rate_limit, now_ms)
+    }
+
+    /// See [`JobBackend::run_finished`].
+    pub fn run_finished(&mut self, id: i64, end: &RunEnd, now_ms: i64) -> Result<()> {
+        self.backend.run_finished(id, end, now_ms)
+    }
+
+    /// See [`JobBackend::runs`].
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        self.backend.runs(limit)
+    }
+
+    /// See [`JobBackend::totals`].
+    pub fn totals(&self) -> Result<Totals> {
+        self.backend.totals()
     }
 }
 

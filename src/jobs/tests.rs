@@ -49,3 +49,30 @@ fn kinds_and_states_round_trip_through_text() {
     assert!(err.contains("pending, running, done, failed"), "{err}");
     assert!("flatfiles".parse::<JobKind>().is_err());
 }
+
+#[test]
+fn fail_reasons_round_trip_through_text_and_have_labels() {
+    for reason in FailReason::ALL {
+        assert_eq!(FailReason::parse(reason.as_str()), Some(reason));
+        assert_eq!(
+            serde_json::to_value(reason).unwrap(),
+            serde_json::Value::String(reason.as_str().to_owned()),
+            "serde says what is stored"
+        );
+    }
+    let labels: Vec<_> = FailReason::ALL.iter().map(|r| r.label()).collect();
+    assert_eq!(
+        labels,
+        [
+            "429 storm",
+            "refused key",
+            "not entitled",
+            "parse error",
+            "disk",
+            "network",
+            "other"
+        ]
+    );
+    assert_eq!(FailReason::parse("RateLimited"), None);
+    assert_eq!(FailReason::parse(""), None);
+}

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::estimate::{Estimate, Queued};
 use super::{PlanError, PlanOutcome, PlanRequest, plan};
-use crate::jobs::{Job, JobError, JobKind, JobState, JobTable, NewJob};
+use crate::jobs::{FailReason, Job, JobError, JobKind, JobState, JobTable, NewJob};
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::DateRange;
 use crate::reindex::{
@@ -142,7 +142,8 @@ fn copy_for_planning(
         add(copy, job, &targets)?;
         if let Some(claimed) = copy.claim("dry-run", 0, 1)? {
             let error = job.last_error.as_deref().unwrap_or("failed");
-            copy.fail(claimed.id, "dry-run", error, None, 0, 0)?;
+            let reason = job.fail_reason.unwrap_or(FailReason::Other);
+            copy.fail(claimed.id, "dry-run", error, reason, None, 0, 0)?;
         }
     }
     let mut progress = HashMap::new();
@@ -326,7 +327,8 @@ mod tests {
         )
         .unwrap();
         let spx_job = real.claim("w", 0, 60_000).unwrap().unwrap();
-        real.fail(spx_job.id, "w", "boom", None, 0, 0).unwrap();
+        real.fail(spx_job.id, "w", "boom", FailReason::Other, None, 0, 0)
+            .unwrap();
         plan(
             &mut real,
             &request(&[&msft], "1m", "2024-11-01", "2024-11-29"),

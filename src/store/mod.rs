@@ -19,7 +19,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, MutexGuard};
 
-use arrow::datatypes::SchemaRef;
+use arrow_schema::SchemaRef;
 use parquet::file::properties::WriterProperties;
 
 use crate::fsutil;
@@ -499,6 +499,17 @@ impl Store {
             .collect();
         periods.sort();
         Ok(periods)
+    }
+
+    /// The tickers with a folder in the library (from one directory
+    /// listing; folders that are not a ticker's are skipped).
+    pub fn tickers(&self) -> Result<Vec<Ticker>, StoreError> {
+        let mut tickers: Vec<Ticker> = list_dir(&self.root)?
+            .iter()
+            .filter_map(|name| dirname::ticker_from_dir(name))
+            .collect();
+        tickers.sort();
+        Ok(tickers)
     }
 
     /// The last stored timestamp (UTC ms), from the footer statistics of the

@@ -433,8 +433,10 @@ fn watermark_is_the_last_timestamp_of_the_newest_file() {
 
 #[test]
 fn the_file_is_plain_parquet_with_the_bar_schema() {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{DataType, Int32Type, TimeUnit};
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
+    use arrow_schema::{DataType, TimeUnit};
 
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), Basis::Unadjusted);
@@ -550,7 +552,7 @@ fn the_file_is_plain_parquet_with_the_bar_schema() {
     assert_eq!(tickers.values().len(), 1);
     let ts = batches[0]
         .column(1)
-        .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+        .as_primitive::<arrow_array::types::TimestampMillisecondType>();
     assert_eq!(ts.value(0), t0);
     assert!(ts.values().windows(2).all(|w| w[0] < w[1]));
 }

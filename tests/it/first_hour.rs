@@ -107,6 +107,53 @@ async fn dots_capital_m_and_two_spellings_of_one_series_are_handled() {
         "{}",
         run.stderr
     );
+    // A ticker the API does not know gets an empty answer, stored as
+    // nothing: the run says so instead of succeeding without a word.
+    let run = ws
+        .run(&[
+            "run-once",
+            "NOTATICKER",
+            "--timeframes",
+            "1d",
+            "--start",
+            "2024-11-25",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "warning: NOTATICKER: no bars at all from 2024-11-25 to 2024-12-02: the API answered with nothing, so it may not know this ticker\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    // With a known ticker close to it at hand (the universe's, the
+    // library's), the warning names it; the known ticker gets none.
+    let universe = ws.universe("typo", &["AAPL", "MSFT", "MSTF"]);
+    let run = ws
+        .run(&[
+            "--data-dir",
+            "typo-lib",
+            "backfill",
+            &universe,
+            "--timeframes",
+            "1d",
+            "--start",
+            "2024-11-25",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let warned: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("no bars at all"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{}", run.stderr);
+    assert!(
+        warned[0].starts_with("warning: MSTF: ") && warned[0].ends_with("; did you mean MSFT?"),
+        "{}",
+        warned[0]
+    );
     // 60m is 1h: one series, stored once.
     let run = ws
         .run(&[

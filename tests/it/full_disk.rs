@@ -250,3 +250,86 @@ async fn a_full_disk_stops_the_run_gives_the_jobs_back_and_a_rerun_after_freeing
     assert_eq!(ws.library("data"), got, "nothing changed");
     drop(disk);
 }
+
+/// The disk under the job table fills up during a run: the run stops with
+/// the summary line and one message naming the table's path and what to do
+/// (not a bare "database or disk is full"), and after space is freed the
+/// same command finishes the library.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_under_the_job_table_ends_the_run_with_its_summary_line() {
+    if !can_mount() {
+        return;
+    }
+    let sim = simulator().await;
+    let ws = Workspace::for_sim(&sim);
+    let universe = ws.universe("u", &["AAPL", "MSFT", "NVDA", "TSLA", "X:BTCUSD"]);
+    let state = ws.join("state");
+    let disk = match Tmpfs::mount(&state, "2m") {
+        Ok(disk) => disk,
+        Err(reason) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "full_disk: {reason}"
+            );
+            eprintln!("full_disk: {reason}: skipped");
+            return;
+        }
+    };
+    let common = ["--data-dir", "data", "--db", "state/finpipe.db"];
+    let plan = ws
+        .run(
+            &[
+                &common[..],
+                &[
+                    "plan",
+                    &universe,
+                    "--timeframes",
+                    "1m,1d",
+                    "--start",
+                    "2024-09-02",
+                    "--end",
+                    "2024-11-08",
+                ],
+            ]
+            .concat(),
+        )
+        .await;
+    assert_eq!(plan.code, 0, "{plan:?}");
+    // Room for the table's shared-memory index and a few pages of its log,
+    // not for a run's worth of claims and completions.
+    let filler = fill(&state, 40 * 1024);
+    let run = [&common[..], &["run", "--concurrency", "2"]].concat();
+    let full = ws.run(&run).await;
+    assert_eq!(full.code, 1, "a full disk is a storage failure: {full:?}");
+    assert!(
+        full.stdout.contains("finpipe: jobs done="),
+        "the run's summary line is printed: {full:?}"
+    );
+    let messages: Vec<&str> = full
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(messages.len(), 1, "one error message: {}", full.stderr);
+    assert!(
+        messages[0]
+            .starts_with("error: the disk holding state/finpipe.db is full: free space there"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        !full.stderr.contains("job table: job table"),
+        "{}",
+        full.stderr
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let rerun = ws.run(&run).await;
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    assert!(rerun.stdout.contains("failed=0"), "{}", rerun.stdout);
+    let status = ws.run(&[&common[..], &["status", "--json"]].concat()).await;
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(status["jobs"]["pending"], 0, "{status}");
+    assert_eq!(status["jobs"]["failed"], 0, "{status}");
+    drop(disk);
+}

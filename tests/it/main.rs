@@ -34,6 +34,7 @@ mod integrity;
 mod network;
 mod progress;
 mod readers;
+mod run_history;
 mod state_dir;
 mod update;
 mod verify;

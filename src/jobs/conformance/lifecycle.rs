@@ -100,10 +100,14 @@ pub(crate) fn progress_is_recorded_and_guarded_by_owner(open: Open<'_>) {
             .unwrap()
     );
     assert!(!table.complete(job.id, "thief", 1, 20).unwrap());
-    assert!(!table.fail(job.id, "thief", "boom", None, 1, 20).unwrap());
     assert!(
         !table
-            .fail(job.id, "thief", "boom", Some(99), 1, 20)
+            .fail(job.id, "thief", "boom", FailReason::Other, None, 1, 20)
+            .unwrap()
+    );
+    assert!(
+        !table
+            .fail(job.id, "thief", "boom", FailReason::Other, Some(99), 1, 20)
             .unwrap()
     );
     assert!(!table.release(job.id, "thief", 20).unwrap());
@@ -236,7 +240,15 @@ pub(crate) fn fail_with_a_retry_comes_back_later_and_without_one_stays_failed(op
     );
     assert!(
         table
-            .fail(job.id, "w", "HTTP 503", Some(5_000), 1, 30)
+            .fail(
+                job.id,
+                "w",
+                "HTTP 503",
+                FailReason::Network,
+                Some(5_000),
+                1,
+                30
+            )
             .unwrap()
     );
     let retry = table.get(job.id).unwrap().unwrap();
@@ -253,7 +265,15 @@ pub(crate) fn fail_with_a_retry_comes_back_later_and_without_one_stays_failed(op
     assert_eq!(again.attempts, 2);
     assert!(
         table
-            .fail(again.id, "w", "HTTP 404: unknown ticker", None, 1, 5_100)
+            .fail(
+                again.id,
+                "w",
+                "HTTP 404: unknown ticker",
+                FailReason::Other,
+                None,
+                1,
+                5_100
+            )
             .unwrap()
     );
     let failed = table.get(job.id).unwrap().unwrap();
@@ -266,7 +286,9 @@ pub(crate) fn fail_with_a_retry_comes_back_later_and_without_one_stays_failed(op
     assert_eq!(failed.progress_ts, Some(777), "progress kept");
     assert!(table.claim("w", i64::MAX, 1_000).unwrap().is_none());
     assert!(
-        !table.fail(job.id, "w", "again", None, 0, 5_200).unwrap(),
+        !table
+            .fail(job.id, "w", "again", FailReason::Other, None, 0, 5_200)
+            .unwrap(),
         "only a running job fails"
     );
     assert_eq!(table.counts().unwrap().failed, 1);
@@ -327,7 +349,11 @@ pub(crate) fn requeue_failed_resets_attempts_and_keeps_the_error(open: Open<'_>)
         .unwrap();
     for _ in 0..2 {
         let job = table.claim("w", 10, 100).unwrap().unwrap();
-        assert!(table.fail(job.id, "w", "bad", None, 0, 20).unwrap());
+        assert!(
+            table
+                .fail(job.id, "w", "bad", FailReason::Other, None, 0, 20)
+                .unwrap()
+        );
     }
     assert_eq!(table.requeue_failed(Some(&ticker("AAPL")), 50).unwrap(), 1);
     assert_eq!(table.requeue_failed(Some(&ticker("NOPE")), 50).unwrap(), 0);

@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::row::{
     RawJob, basis_to_sql, date_to_sql, job_columns, range_from_sql, timeframe_list_to_sql,
 };
-use super::{count, immediate, sql};
-use crate::jobs::{Job, JobError, JobState, NewJob, Result, StateCounts};
+use super::{count, count_u64, immediate, sql};
+use crate::jobs::{Job, JobError, JobState, NewJob, Result, StateCounts, Totals};
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::{DateRange, union};
 
@@ -21,7 +21,7 @@ pub(super) const INSERT_SQL: &str = "INSERT INTO jobs
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, 0, 0, ?8, ?8)
     ON CONFLICT (kind, ticker, timeframe, adjusted, start_date, end_date) DO UPDATE SET
         state = 'pending', attempts = 0, owner = NULL, progress_ts = NULL,
-        last_error = NULL, derived = excluded.derived,
+        last_error = NULL, fail_reason = NULL, derived = excluded.derived,
         available_at = excluded.available_at, updated_at = excluded.updated_at,
         finished_at = NULL
     WHERE jobs.state = 'done'";
@@ -93,7 +93,8 @@ pub(super) fn open_ranges(
 }
 
 /// Failed jobs (of `ticker`, or all) back to pending at `now_ms`, attempts
-/// reset, the last error kept until the next attempt overwrites or clears it.
+/// reset, the last error and its reason kept until the next attempt
+/// overwrites or clears them.
 pub(super) fn requeue_failed(
     conn: &Connection,
     ticker: Option<&Ticker>,
@@ -165,6 +166,21 @@ pub(super) fn list(conn: &Connection, state: Option<JobState>, limit: usize) -> 
 pub(super) fn clear_done(conn: &Connection) -> Result<usize> {
     conn.execute("DELETE FROM jobs WHERE state = 'done'", [])
         .map_err(sql("clearing done jobs"))
+}
+
+/// The requests and rows of every job, summed.
+pub(super) fn totals(conn: &Connection) -> Result<Totals> {
+    conn.query_row(
+        "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(rows), 0) FROM jobs",
+        [],
+        |row| {
+            Ok(Totals {
+                requests: count_u64(row, 0)?,
+                rows: count_u64(row, 1)?,
+            })
+        },
+    )
+    .map_err(sql("summing requests and rows"))
 }
 
 pub(super) fn pending_or_running(conn: &Connection) -> Result<usize> {

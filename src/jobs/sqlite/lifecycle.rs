@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::coverage::add_coverage_in;
 use super::row::{RawJob, job_columns};
 use super::{immediate, sql};
-use crate::jobs::{Closing, Job, Progress, Result};
+use crate::jobs::{Closing, FailReason, Job, Progress, Result};
 
 /// The claim: the ready job with the smallest `available_at` (then id)
 /// becomes `running` for `?1`, its lease ending at `?3`. Pending jobs whose
@@ -56,10 +56,10 @@ pub(super) fn claim(
         }
         Err(err) => {
             tx.execute(
-                "UPDATE jobs SET state = 'failed', last_error = ?2,
+                "UPDATE jobs SET state = 'failed', last_error = ?2, fail_reason = ?4,
                      finished_at = ?3, updated_at = ?3
                  WHERE id = ?1",
-                params![id, err.to_string(), now_ms],
+                params![id, err.to_string(), now_ms, FailReason::Parse.as_str()],
             )
             .map_err(sql("parking a corrupt job"))?;
             tx.commit().map_err(sql("parking a corrupt job"))?;
@@ -137,7 +137,7 @@ pub(super) fn complete_with(
         .prepare_cached(
             "UPDATE jobs SET state = 'done', progress_ts = COALESCE(?3, progress_ts),
                  rows = rows + ?4, requests = requests + ?5, last_error = NULL,
-                 finished_at = ?6, updated_at = ?6
+                 fail_reason = NULL, finished_at = ?6, updated_at = ?6
              WHERE id = ?1 AND owner = ?2 AND state = 'running'",
         )
         .and_then(|mut update| {
@@ -167,28 +167,41 @@ pub(super) fn complete_with(
     Ok(true)
 }
 
-/// Records `error`: pending again at `retry_at_ms`, or failed for good.
+/// What a failure records: the error, its reason and the requests it sent.
+pub(super) struct Failure<'a> {
+    pub(super) error: &'a str,
+    pub(super) reason: FailReason,
+    pub(super) requests_added: i64,
+}
+
+/// Records `failure`: pending again at `retry_at_ms`, or failed for good.
 pub(super) fn fail(
     conn: &Connection,
     id: i64,
     owner: &str,
-    error: &str,
+    failure: &Failure<'_>,
     retry_at_ms: Option<i64>,
-    requests_added: i64,
     now_ms: i64,
 ) -> Result<bool> {
+    let Failure {
+        error,
+        reason,
+        requests_added,
+    } = *failure;
+    let reason = reason.as_str();
     let changed = match retry_at_ms {
         Some(retry_at) => conn.execute(
             "UPDATE jobs SET state = 'pending', owner = NULL, last_error = ?3,
-                 requests = requests + ?4, available_at = ?5, updated_at = ?6
+                 fail_reason = ?7, requests = requests + ?4, available_at = ?5,
+                 updated_at = ?6
              WHERE id = ?1 AND owner = ?2 AND state = 'running'",
-            params![id, owner, error, requests_added, retry_at, now_ms],
+            params![id, owner, error, requests_added, retry_at, now_ms, reason],
         ),
         None => conn.execute(
-            "UPDATE jobs SET state = 'failed', last_error = ?3,
+            "UPDATE jobs SET state = 'failed', last_error = ?3, fail_reason = ?6,
                  requests = requests + ?4, finished_at = ?5, updated_at = ?5
              WHERE id = ?1 AND owner = ?2 AND state = 'running'",
-            params![id, owner, error, requests_added, now_ms],
+            params![id, owner, error, requests_added, now_ms, reason],
         ),
     }
     .map_err(sql("recording a job failure"))?;

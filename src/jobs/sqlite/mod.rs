@@ -3,7 +3,8 @@
 //! Each submodule keeps the SQL of one concern (`jobs`: planning, reading and
 //! tidying jobs; `lifecycle`: claims, leases and endings; `fanout`: targets
 //! and ingested day files; `coverage`; `schema`: pragmas and migrations;
-//! `row`: how a job is stored) as functions over a connection;
+//! `row`: how a job is stored; `runs`: the history of runs) as functions over
+//! a connection;
 //! [`SqliteJobs`] owns the connection and answers the trait with them.
 //!
 //! SQLite errors become [`JobError`]s here, classed by their result code
@@ -14,6 +15,7 @@ mod fanout;
 mod jobs;
 mod lifecycle;
 mod row;
+mod runs;
 pub mod schema;
 #[cfg(test)]
 mod tests;
@@ -27,8 +29,8 @@ use chrono::NaiveDate;
 use rusqlite::{Connection, ErrorCode};
 
 use super::{
-    Closing, CoverageRow, ErrorClass, Job, JobBackend, JobError, JobState, NewJob, Progress,
-    Result, StateCounts,
+    Closing, CoverageRow, ErrorClass, FailReason, Job, JobBackend, JobError, JobState, NewJob,
+    Progress, Result, RunEnd, RunRecord, StateCounts, Totals,
 };
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::DateRange;
@@ -172,6 +174,12 @@ pub(crate) fn count(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u
     usize::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))
 }
 
+/// Reads a non-negative 64-bit count.
+pub(crate) fn count_u64(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    let value: i64 = row.get(index)?;
+    u64::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))
+}
+
 impl JobBackend for SqliteJobs {
     fn location(&self) -> &str {
         &self.location
@@ -284,19 +292,17 @@ impl JobBackend for SqliteJobs {
         id: i64,
         owner: &str,
         error: &str,
+        reason: FailReason,
         retry_at_ms: Option<i64>,
         requests_added: i64,
         now_ms: i64,
     ) -> Result<bool> {
-        lifecycle::fail(
-            &self.conn,
-            id,
-            owner,
+        let failure = lifecycle::Failure {
             error,
-            retry_at_ms,
+            reason,
             requests_added,
-            now_ms,
-        )
+        };
+        lifecycle::fail(&self.conn, id, owner, &failure, retry_at_ms, now_ms)
     }
 
     fn release(&mut self, id: i64, owner: &str, now_ms: i64) -> Result<bool> {
@@ -358,5 +364,27 @@ impl JobBackend for SqliteJobs {
 
     fn all_coverage(&self) -> Result<Vec<CoverageRow>> {
         coverage::all_coverage(&self.conn)
+    }
+
+    fn run_started(
+        &mut self,
+        command: &str,
+        owner: &str,
+        rate_limit: Option<&str>,
+        now_ms: i64,
+    ) -> Result<i64> {
+        runs::run_started(&self.conn, command, owner, rate_limit, now_ms)
+    }
+
+    fn run_finished(&mut self, id: i64, end: &RunEnd, now_ms: i64) -> Result<()> {
+        runs::run_finished(&self.conn, id, end, now_ms)
+    }
+
+    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>> {
+        runs::runs(&self.conn, limit)
+    }
+
+    fn totals(&self) -> Result<Totals> {
+        jobs::totals(&self.conn)
     }
 }

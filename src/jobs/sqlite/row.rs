@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use rusqlite::Row;
 
-use crate::jobs::{Job, JobError, JobKind, JobState};
+use crate::jobs::{FailReason, Job, JobError, JobKind, JobState};
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::DateRange;
 
@@ -14,7 +14,7 @@ macro_rules! job_columns {
     () => {
         "id, kind, ticker, timeframe, derived, adjusted, start_date, end_date, state, \
          attempts, last_error, available_at, owner, progress_ts, rows, requests, \
-         created_at, updated_at, finished_at"
+         created_at, updated_at, finished_at, fail_reason"
     };
 }
 pub(crate) use job_columns;
@@ -40,6 +40,7 @@ pub(crate) struct RawJob {
     created_at: i64,
     updated_at: i64,
     finished_at: Option<i64>,
+    fail_reason: Option<String>,
 }
 
 impl RawJob {
@@ -65,6 +66,7 @@ impl RawJob {
             created_at: row.get(16)?,
             updated_at: row.get(17)?,
             finished_at: row.get(18)?,
+            fail_reason: row.get(19)?,
         })
     }
 
@@ -105,6 +107,7 @@ impl RawJob {
             state,
             attempts,
             last_error: self.last_error,
+            fail_reason: self.fail_reason.as_deref().map(reason_from_sql),
             available_at: self.available_at,
             owner: self.owner,
             progress_ts: self.progress_ts,
@@ -115,6 +118,16 @@ impl RawJob {
             finished_at: self.finished_at,
         })
     }
+}
+
+/// A stored fail reason. One this build does not know (a later finpipe's,
+/// since reasons can be added without a new schema) reads as
+/// [`FailReason::Other`] rather than making the job unreadable.
+fn reason_from_sql(stored: &str) -> FailReason {
+    FailReason::parse(stored).unwrap_or_else(|| {
+        tracing::debug!("unknown fail reason {stored:?} in the job table, read as other");
+        FailReason::Other
+    })
 }
 
 /// `YYYY-MM-DD`, the stored form of a date.

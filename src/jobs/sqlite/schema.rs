@@ -74,6 +74,24 @@ pub const MIGRATIONS: &[&str] = &[
         etag    TEXT NOT NULL,
         PRIMARY KEY (dataset, kind, day)
     ) WITHOUT ROWID;",
+    // 3: the monitoring page. `fail_reason` says why a job failed
+    // (`FailReason::as_str`), kept and cleared with `last_error`; `runs` is
+    // the history of commands that ran the queue, one row each.
+    "ALTER TABLE jobs ADD COLUMN fail_reason TEXT;
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY,
+        command     TEXT    NOT NULL,
+        owner       TEXT    NOT NULL,
+        started_at  INTEGER NOT NULL,
+        ended_at    INTEGER,
+        jobs_done   INTEGER NOT NULL DEFAULT 0,
+        jobs_failed INTEGER NOT NULL DEFAULT 0,
+        bars        INTEGER NOT NULL DEFAULT 0,
+        requests    INTEGER NOT NULL DEFAULT 0,
+        exit_code   INTEGER,
+        rate_limit  TEXT
+    );
+    CREATE INDEX runs_started ON runs (started_at);",
 ];
 
 /// The schema version this build writes and understands.

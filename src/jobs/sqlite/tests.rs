@@ -96,6 +96,9 @@ conformance_tests!(
     a_read_snapshot_sees_one_state_until_it_ends,
     a_closed_table_keeps_everything_it_was_told,
     two_handles_claiming_at_once_never_share_a_job,
+    fail_reasons_are_stored_listed_kept_by_requeue_and_cleared_by_success,
+    runs_are_started_finished_and_listed_newest_first,
+    totals_sum_the_requests_and_rows_of_every_job,
 );
 
 #[test]
@@ -105,6 +108,90 @@ fn migrations_upgrade_an_older_table_and_refuse_a_newer_one() {
 }
 
 // ---- SQLite only ----
+
+#[test]
+fn a_table_of_schema_version_2_gains_fail_reasons_and_runs() {
+    let db = TempDb::new();
+    std::fs::create_dir_all(db.path.parent().unwrap()).unwrap();
+    {
+        let conn = Connection::open(&db.path).unwrap();
+        for migration in &schema::MIGRATIONS[..2] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO jobs (kind, ticker, timeframe, adjusted, start_date, end_date, state,
+                 attempts, last_error, available_at, rows, requests, created_at, updated_at,
+                 finished_at)
+             VALUES ('rest', 'AAPL', '1m', 0, '2024-01-01', '2024-01-31', 'failed', 3,
+                 'HTTP 404', 0, 10, 4, 0, 5, 5),
+                ('rest', 'MSFT', '1m', 0, '2024-01-01', '2024-01-31', 'pending', 0,
+                 NULL, 0, 0, 0, 0, 0, NULL);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+    let mut table = db.open().unwrap();
+    assert_eq!(table.schema_version().unwrap(), 3);
+    assert_eq!(schema::known_version(), 3);
+    let failed = table.list(Some(JobState::Failed), 10).unwrap().remove(0);
+    assert_eq!(
+        (failed.last_error.as_deref(), failed.fail_reason),
+        (Some("HTTP 404"), None),
+        "failed before reasons were recorded"
+    );
+    assert_eq!(
+        table.totals().unwrap(),
+        crate::jobs::Totals {
+            requests: 4,
+            rows: 10
+        }
+    );
+    assert!(table.runs(10).unwrap().is_empty());
+    let run = table.run_started("run", "w", Some("5/min"), 10).unwrap();
+    let job = table.claim("w", 10, 100).unwrap().unwrap();
+    assert!(
+        table
+            .fail(
+                job.id,
+                "w",
+                "HTTP 403",
+                FailReason::NotEntitled,
+                None,
+                1,
+                11
+            )
+            .unwrap()
+    );
+    let end = crate::jobs::RunEnd {
+        jobs_failed: 1,
+        requests: 1,
+        exit_code: 1,
+        ..Default::default()
+    };
+    table.run_finished(run, &end, 12).unwrap();
+    table.close().unwrap();
+
+    let table = db.open().unwrap();
+    assert_eq!(
+        table.get(job.id).unwrap().unwrap().fail_reason,
+        Some(FailReason::NotEntitled)
+    );
+    assert_eq!(table.runs(10).unwrap()[0].exit_code, Some(1));
+}
+
+#[test]
+fn an_unknown_stored_reason_reads_as_other() {
+    let db = TempDb::new();
+    let mut jobs = SqliteJobs::open(&db.path).unwrap();
+    jobs.insert(&[rest("AAPL", "1m", &[], jan())], 0).unwrap();
+    jobs.connection()
+        .execute("UPDATE jobs SET fail_reason = 'cosmic_ray'", [])
+        .unwrap();
+    assert_eq!(
+        jobs.get(1).unwrap().unwrap().fail_reason,
+        Some(FailReason::Other)
+    );
+}
 
 fn wal_of(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -310,7 +397,11 @@ fn fill(table: &mut JobTable) -> Vec<String> {
             }),
         };
         match i % 3 {
-            0 => assert!(table.fail(job.id, "w", "boom", None, 1, 50).unwrap()),
+            0 => assert!(
+                table
+                    .fail(job.id, "w", "boom", FailReason::Other, None, 1, 50)
+                    .unwrap()
+            ),
             _ => assert!(table.complete_with(job.id, "w", &closing, 50).unwrap()),
         }
     }
