@@ -29,6 +29,7 @@ pub mod simulator;
 pub mod sources;
 pub mod store;
 pub mod suggest;
+pub mod ui;
 pub mod universe;
 pub mod update;
 pub mod verify;

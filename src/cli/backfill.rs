@@ -13,7 +13,7 @@ use finpipe::engine::{Engine, EngineOptions, RunSummary, StopSignal, wall_ms};
 use finpipe::jobs::{ErrorClass, JobError, JobTable, RunEnd};
 use finpipe::lock::{LockError, LockMode, RunLock, acquire};
 use finpipe::model::{Basis, Ticker, Timeframe, parse_timeframes};
-use finpipe::no_bars::NoBars;
+use finpipe::no_bars;
 use finpipe::plan::{
     DryRun, DryRunError, PAGE_BARS, PlanError, PlanOutcome, PlanRequest, days_before, dry_run,
     human, plan, time_at,
@@ -432,11 +432,7 @@ pub(super) async fn plan_and_drain(
         // --quiet leaves warnings and the one summary line of the run.
         print_plan(&outcome, &library);
     }
-    let asked = (
-        request.tickers.clone(),
-        request.timeframes.clone(),
-        request.range,
-    );
+    let asked = (request.tickers.clone(), request.range);
     let mut history = RunHistory::new(context, run);
     let drained = run_planned(context, &library, work, run, request, &mut history).await;
     history.settle(&library, drained, |drained| {
@@ -471,7 +467,7 @@ fn warn_tickers_without_bars(
     context: &Context,
     library: &Library,
     summary: &RunSummary,
-    (tickers, timeframes, range): (Vec<Ticker>, Vec<Timeframe>, DateRange),
+    (tickers, range): (Vec<Ticker>, DateRange),
 ) {
     if summary.interrupted || summary.fatal.is_some() {
         return;
@@ -486,20 +482,35 @@ fn warn_tickers_without_bars(
     let Ok(store) = context.open_store(library) else {
         return;
     };
-    match finpipe::no_bars::tickers_without_bars(&store, &finished, &timeframes) {
-        Ok(empty) => {
-            for NoBars { ticker, nearest } in empty {
-                let hint = nearest
-                    .map(|n| format!("; did you mean {n}?"))
-                    .unwrap_or_default();
-                output::warn(&format!(
-                    "{ticker}: no bars at all from {} to {}: the API answered with nothing, \
-                     so it may not know this ticker{hint}",
-                    range.start, range.end,
-                ));
-            }
+    let found = match finpipe::no_bars::tickers_without_bars(&store, &finished) {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::debug!("cannot look for tickers without bars: {e}");
+            return;
         }
-        Err(e) => tracing::debug!("cannot look for tickers without bars: {e}"),
+    };
+    let (from, to) = (range.start, range.end);
+    if found.tickers.len() > no_bars::MAX_SUGGESTED {
+        let first: Vec<&str> = found.tickers.iter().take(5).map(Ticker::as_str).collect();
+        output::warn(&format!(
+            "{} tickers have no bars at all from {from} to {to} (the first: {}): the API \
+             answered with nothing, so it may not know them, or they did not trade",
+            found.tickers.len(),
+            first.join(", ")
+        ));
+        return;
+    }
+    for (i, ticker) in found.tickers.iter().enumerate() {
+        let hint = found
+            .nearest
+            .get(i)
+            .and_then(Option::as_ref)
+            .map(|n| format!("; did you mean {n}?"))
+            .unwrap_or_default();
+        output::warn(&format!(
+            "{ticker}: no bars at all from {from} to {to}: the API answered with nothing, \
+             so it may not know this ticker{hint}"
+        ));
     }
 }
 

@@ -33,6 +33,7 @@ mod progress;
 mod simulator;
 mod sources;
 mod status;
+mod ui;
 mod update;
 mod verify;
 
@@ -270,6 +271,8 @@ enum Command {
     Status(status::StatusArgs),
     /// List, retry or clear jobs
     Jobs(status::JobsArgs),
+    /// Serve the monitoring page (jobs, rates, runners, failures, coverage, runs) and /metrics; read-only
+    Ui(ui::UiArgs),
     /// Show the effective settings and where each came from (secrets masked)
     #[command(
         after_help = "Examples:\n  finpipe config\n  finpipe --rate-limit 100/s --data-dir /srv/bars config"
@@ -397,6 +400,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Command::RunOnce(args) => backfill::run_once(&context, args).await,
             Command::Status(args) => status::run_status(&context, args).await,
             Command::Jobs(args) => status::run_jobs(&context, args).await,
+            Command::Ui(args) => ui::run(&context, args).await,
             Command::Config => config_cmd::run(&context),
             #[cfg(feature = "simulator")]
             Command::Demo(args) => interruptible(demo::run(&context, args)).await,

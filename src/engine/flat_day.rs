@@ -23,6 +23,7 @@ use super::failure::flat_reason;
 use super::{JobFailure, Shared, db, lanes, lease_ms, on_lanes, wall_ms};
 use crate::calendar::complete_days;
 use crate::flatfiles::{DayFile, DayStats, FlatFileError, FlatFiles, TickerRun};
+use crate::fsutil;
 use crate::jobs::Job;
 use crate::model::{AssetClass, Bar, Ticker, Timeframe, period_of};
 use crate::ranges::DateRange;
@@ -189,6 +190,8 @@ fn prepare_runs(
     covered: Option<DateRange>,
     runs: &Mutex<mpsc::Receiver<Vec<TickerRun>>>,
 ) -> Result<Prepared, StoreError> {
+    // 11 000 files in a burst, then one wait for all of them.
+    let _eager = fsutil::EagerWriteBack::enter();
     let mut out = Prepared::default();
     loop {
         // Only this lock's holder waits on the channel; the others wait for it.

@@ -175,6 +175,9 @@ pub(crate) struct Shared {
     /// The library's writes, made durable by [`durable`] (`None`: no
     /// `syncfs` here, so every write is durable by itself).
     durability: Option<Arc<Deferral>>,
+    /// Whose turn it is to sync: callers wait here without a thread each,
+    /// and one whose writes the sync before it covered returns at once.
+    sync_turn: tokio::sync::Mutex<()>,
     /// Where the job table is, for messages.
     table_path: PathBuf,
     pub(crate) options: EngineOptions,
@@ -216,6 +219,7 @@ impl Engine {
                 client,
                 store,
                 durability,
+                sync_turn: tokio::sync::Mutex::new(()),
                 table_path,
                 options,
                 reporter,
@@ -356,10 +360,17 @@ pub(crate) async fn db<T: Send + 'static>(
 
 /// Waits until every file the library wrote so far is on disk: one `syncfs`
 /// on a blocking thread when something was written since the last one.
+/// Callers queue for their turn; the syncs of callers that arrive while one
+/// runs are one sync after it (group commit).
 pub(crate) async fn durable(shared: &Shared) -> Result<(), EngineError> {
     let Some(deferral) = shared.durability.as_ref().filter(|d| d.is_dirty()) else {
         return Ok(());
     };
+    let wanted = deferral.written();
+    let _turn = shared.sync_turn.lock().await;
+    if deferral.covers(wanted) {
+        return Ok(());
+    }
     let deferral = Arc::clone(deferral);
     tokio::task::spawn_blocking(move || {
         deferral

@@ -138,7 +138,15 @@ impl Store {
     pub fn open(root: &Path, basis: Basis, version: &str) -> Result<Store, StoreError> {
         fs::create_dir_all(root).map_err(|e| StoreError::io("create", root, e))?;
         sweep::remove_stale_temporaries(root)?;
-        Ok(Store {
+        Ok(Self::for_reading(root, basis, version))
+    }
+
+    /// A library at `root` opened for reading only: nothing is created or
+    /// removed (for the monitoring page, which runs beside writers and
+    /// must never change the library). Its write methods still work; a
+    /// reader does not call them.
+    pub fn for_reading(root: &Path, basis: Basis, version: &str) -> Store {
+        Store {
             root: root.to_path_buf(),
             basis,
             version: version.to_owned(),
@@ -146,7 +154,7 @@ impl Store {
             props: codec::writer_properties(false),
             small_props: codec::writer_properties(true),
             locks: FileLocks::new(),
-        })
+        }
     }
 
     pub fn root(&self) -> &Path {

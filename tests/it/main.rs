@@ -36,5 +36,6 @@ mod progress;
 mod readers;
 mod run_history;
 mod state_dir;
+mod ui;
 mod update;
 mod verify;

@@ -1,0 +1,267 @@
+//! What the page reads, and how: the job table through one connection kept
+//! open while its file stays the same (reopened when the file is replaced,
+//! never opened while it does not exist, so the page never creates it), and
+//! the library through directory listings, and footers only for a series
+//! the job table has no coverage of. Every call blocks: the handlers run
+//! them on tokio's blocking threads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::jobs::{ErrorClass, JobError, JobTable};
+use crate::model::{Ticker, Timeframe};
+use crate::store::{Store, ticker_from_dir};
+
+use super::UiSource;
+use super::redact::redact;
+
+/// Why the job table cannot be read now: shown on the page, answered as a
+/// 503 by the API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Unavailable(pub(super) String);
+
+/// The job table and the library, read for the page.
+pub(super) struct Source {
+    pub(super) settings: UiSource,
+    table: Mutex<Option<OpenTable>>,
+    store: Mutex<Option<Arc<Store>>>,
+}
+
+/// An open job table and the identity of the file it was opened on.
+struct OpenTable {
+    table: JobTable,
+    identity: Option<FileId>,
+}
+
+/// A file's identity (device and inode on Unix): a job table deleted and
+/// created again is a new file, whose contents the old connection would
+/// not see.
+type FileId = (u64, u64);
+
+fn file_id(path: &Path) -> std::io::Result<Option<FileId>> {
+    let meta = std::fs::metadata(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(Some((meta.dev(), meta.ino())))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        Ok(None)
+    }
+}
+
+/// The library's series on disk: timeframe → ticker → stored periods.
+pub(super) type Listing = BTreeMap<Timeframe, BTreeMap<Ticker, BTreeSet<String>>>;
+
+impl Source {
+    pub(super) fn new(settings: UiSource) -> Self {
+        Self {
+            settings,
+            table: Mutex::new(None),
+            store: Mutex::new(None),
+        }
+    }
+
+    /// Runs `read` on the job table. The connection is opened on first use
+    /// (only if the file exists) and dropped after any error, so the next
+    /// call starts afresh.
+    pub(super) fn read<T>(
+        &self,
+        read: impl FnOnce(&JobTable) -> Result<T, JobError>,
+    ) -> Result<T, Unavailable> {
+        let db = &self.settings.db;
+        let mut slot = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let identity = match file_id(db) {
+            Ok(id) => id,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                *slot = None;
+                return Err(Unavailable(format!(
+                    "there is no job table at {} yet: nothing has been planned in this library \
+                     (finpipe backfill or finpipe plan creates it). The page shows it as soon \
+                     as it exists.",
+                    db.display()
+                )));
+            }
+            Err(e) => {
+                *slot = None;
+                return Err(Unavailable(self.redacted(&format!(
+                    "cannot read the job table {}: {e}",
+                    db.display()
+                ))));
+            }
+        };
+        if slot.as_ref().is_some_and(|open| open.identity != identity) {
+            *slot = None; // replaced since it was opened
+        }
+        if slot.is_none() {
+            let table = JobTable::open(db).map_err(|e| self.unavailable(&e))?;
+            *slot = Some(OpenTable { table, identity });
+        }
+        let Some(open) = slot.as_ref() else {
+            return Err(Unavailable("the job table is not open".into()));
+        };
+        match read(&open.table) {
+            Ok(value) => Ok(value),
+            Err(e) => {
+                *slot = None;
+                Err(self.unavailable(&e))
+            }
+        }
+    }
+
+    /// The message for a job table that cannot be read.
+    fn unavailable(&self, error: &JobError) -> Unavailable {
+        let db = self.settings.db.display();
+        let message = match error.class() {
+            ErrorClass::Busy => format!(
+                "the job table {db} is locked by another process (still busy after 10 s); \
+                 the page tries again: {error}"
+            ),
+            ErrorClass::NewerSchema => error.to_string(),
+            ErrorClass::Corrupt => {
+                format!("the job table {db} cannot be read, it looks damaged: {error}")
+            }
+            _ => format!("cannot read the job table {db}: {error}"),
+        };
+        Unavailable(self.redacted(&message))
+    }
+
+    /// `text` with every secret masked (see `redact`).
+    pub(super) fn redacted(&self, text: &str) -> String {
+        redact(text, &self.settings.secrets)
+    }
+
+    /// The series of the library, from directory listings: every ticker
+    /// folder, its timeframe folders and their period files.
+    pub(super) fn listing(&self) -> Result<Listing, String> {
+        let root = &self.settings.data_dir;
+        let mut out = Listing::new();
+        for name in names(root)? {
+            if name.starts_with('.') {
+                continue;
+            }
+            let Some(ticker) = ticker_from_dir(&name) else {
+                continue;
+            };
+            let dir = root.join(&name);
+            for tf_name in names(&dir)? {
+                let Some(tf) = tf_name
+                    .parse::<Timeframe>()
+                    .ok()
+                    .filter(|tf| tf.to_string() == tf_name)
+                else {
+                    continue;
+                };
+                let periods: BTreeSet<String> = names(&dir.join(&tf_name))?
+                    .iter()
+                    .filter_map(|file| period_of_file_name(file, tf))
+                    .collect();
+                if !periods.is_empty() {
+                    out.entry(tf).or_default().insert(ticker.clone(), periods);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The library's store, opened on first use (only once its root exists).
+    fn store(&self) -> Result<Option<Arc<Store>>, String> {
+        let mut slot = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() && self.settings.data_dir.is_dir() {
+            // Read-only: the page never sweeps a writer's temporaries.
+            let store = Store::for_reading(
+                &self.settings.data_dir,
+                self.settings.basis,
+                &self.settings.version,
+            );
+            *slot = Some(Arc::new(store));
+        }
+        Ok(slot.clone())
+    }
+
+    /// The days the files of `(ticker, tf)` vouch for, from their footers:
+    /// the coverage `reindex` would rebuild for a series the job table does
+    /// not know. Unreadable files are skipped.
+    pub(super) fn covered_by_footers(
+        &self,
+        ticker: &Ticker,
+        tf: Timeframe,
+    ) -> Result<Vec<crate::ranges::DateRange>, String> {
+        let Some(store) = self.store()? else {
+            return Ok(Vec::new());
+        };
+        let files: Vec<_> = store
+            .scan_all(Some(ticker))
+            .map_err(|e| self.redacted(&e.to_string()))?
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|f| f.timeframe == tf && f.basis == self.settings.basis)
+            .collect();
+        Ok(crate::reindex::covered_by_files(&files))
+    }
+}
+
+/// The names in `dir`; none when it does not exist or is not a folder.
+fn names(dir: &Path) -> Result<Vec<String>, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+        if let Some(name) = entry.file_name().to_str() {
+            out.push(name.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// The period a file name holds (`2024-11.parquet` → `2024-11` for an
+/// intraday timeframe, `2024.parquet` → `2024` otherwise), as the store
+/// names them; anything else (temporaries, other files) is no period.
+pub(super) fn period_of_file_name(name: &str, tf: Timeframe) -> Option<String> {
+    let stem = name.strip_suffix(".parquet")?;
+    let digits = |s: &str| s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit());
+    let valid = if tf.fixed_millis().is_some() {
+        stem.split_once('-').is_some_and(|(y, m)| {
+            digits(y) && m.len() == 2 && matches!(m.parse::<u32>(), Ok(1..=12))
+        })
+    } else {
+        digits(stem)
+    };
+    valid.then(|| stem.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_files_are_recognised_as_the_store_names_them() {
+        let m: Timeframe = "1m".parse().unwrap();
+        let d: Timeframe = "1d".parse().unwrap();
+        assert_eq!(
+            period_of_file_name("2024-11.parquet", m).as_deref(),
+            Some("2024-11")
+        );
+        assert_eq!(
+            period_of_file_name("2024.parquet", d).as_deref(),
+            Some("2024")
+        );
+        assert_eq!(period_of_file_name("2024.parquet", m), None);
+        assert_eq!(period_of_file_name("2024-13.parquet", m), None);
+        assert_eq!(period_of_file_name("2024-11.parquet.tmp-abc", m), None);
+    }
+}
