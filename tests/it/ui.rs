@@ -630,3 +630,30 @@ async fn the_page_renders_live_in_a_real_browser() {
         println!("screenshot: {}", kept.display());
     }
 }
+
+/// A job table another process holds locked (exclusive locking mode, as a
+/// long write would) is a 503 with a message saying so, not a 500, once
+/// the table's busy timeout ran out; the page keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_job_table_is_a_503_that_says_so() {
+    let ws = Workspace::new();
+    let db = ws.join("data/.finpipe/finpipe.db");
+    finpipe::jobs::JobTable::open(&db).unwrap().close().unwrap();
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder
+        .execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; CREATE TABLE held (x);")
+        .unwrap();
+    let ui = Ui::start(&ws, &[]).await;
+    let (status, body, _) = ui.get("/api/jobs").await;
+    assert_eq!(status, 503, "{body}");
+    let error: Value = serde_json::from_str(&body).unwrap();
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.contains("locked by another process") && message.contains("finpipe.db"),
+        "{message}"
+    );
+    let (status, _, _) = ui.get("/").await;
+    assert_eq!(status, 200, "the page itself is served");
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+}
