@@ -567,6 +567,7 @@ async fn fall_back_to_rest(
     Ok(Drained {
         summary,
         requests: first.requests + second.requests,
+        rate_limited: first.rate_limited + second.rate_limited,
         elapsed: first.elapsed + second.elapsed,
     })
 }
@@ -965,6 +966,8 @@ struct Drained {
     summary: RunSummary,
     /// REST requests sent.
     requests: u64,
+    /// Answers of 429 (rate limited) received.
+    rate_limited: u64,
     elapsed: Duration,
 }
 
@@ -977,6 +980,7 @@ impl Drained {
             bars: self.summary.rows_new,
             requests: self.requests,
             exit_code,
+            rate_limited: self.rate_limited,
         }
     }
 }
@@ -1131,6 +1135,7 @@ async fn run_engine(
     Ok(Drained {
         summary,
         requests: client.stats().requests(),
+        rate_limited: client.stats().rate_limited(),
         elapsed: started.elapsed(),
     })
 }
@@ -1166,6 +1171,7 @@ fn report(drained: &Drained, library: &Library, run: &RunArgs) -> Result<Exit, F
         summary,
         requests,
         elapsed,
+        ..
     } = drained;
     for failed in &summary.failed {
         output::error(&format!(

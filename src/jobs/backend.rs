@@ -246,6 +246,9 @@ pub trait JobBackend: Send {
     /// Up to `limit` runs, newest first (`started_at`, then id, descending).
     fn runs(&self, limit: usize) -> Result<Vec<RunRecord>>;
 
+    /// The answers of 429 every run in the table got, summed.
+    fn rate_limited_total(&self) -> Result<u64>;
+
     /// The requests and rows of every job in the table, summed.
     fn totals(&self) -> Result<Totals>;
 }

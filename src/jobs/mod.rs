@@ -258,6 +258,8 @@ pub struct RunRecord {
     pub exit_code: Option<i32>,
     /// The rate limit as configured (`5/min`); never anything secret.
     pub rate_limit: Option<String>,
+    /// The answers of 429 (rate limited) the run got.
+    pub rate_limited: u64,
 }
 
 /// What a run did, recorded when it ends ([`JobTable::run_finished`]).
@@ -268,6 +270,8 @@ pub struct RunEnd {
     pub bars: u64,
     pub requests: u64,
     pub exit_code: i32,
+    /// The answers of 429 (rate limited) the run got.
+    pub rate_limited: u64,
 }
 
 /// Sums over every job in the table (the monitoring page derives request and

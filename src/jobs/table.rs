@@ -336,6 +336,11 @@ impl JobTable {
         self.backend.runs(limit)
     }
 
+    /// See [`JobBackend::rate_limited_total`].
+    pub fn rate_limited_total(&self) -> Result<u64> {
+        self.backend.rate_limited_total()
+    }
+
     /// See [`JobBackend::totals`].
     pub fn totals(&self) -> Result<Totals> {
         self.backend.totals()

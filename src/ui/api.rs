@@ -634,18 +634,21 @@ pub(super) struct MetricsData {
     pub(super) failed_by_reason: BTreeMap<FailReason, usize>,
     pub(super) runners: usize,
     pub(super) runs: Vec<RunRecord>,
+    /// The answers of 429 every run in the table got, summed.
+    pub(super) rate_limited: u64,
     pub(super) requests_per_s: Option<f64>,
     pub(super) limit_per_s: Option<f64>,
 }
 
 pub(super) fn metrics_data(state: &AppState) -> Result<MetricsData, Unavailable> {
-    let (counts, totals, failed, running, runs) = state.source.read(|table| {
+    let (counts, totals, failed, running, runs, rate_limited) = state.source.read(|table| {
         Ok((
             table.counts()?,
             table.totals()?,
             table.list(Some(JobState::Failed), MAX_FAILED)?,
             table.list(Some(JobState::Running), MAX_RUNNING)?,
             table.runs(200)?,
+            table.rate_limited_total()?,
         ))
     })?;
     let mut failed_by_reason = BTreeMap::new();
@@ -673,6 +676,7 @@ pub(super) fn metrics_data(state: &AppState) -> Result<MetricsData, Unavailable>
         failed_by_reason,
         runners,
         runs,
+        rate_limited,
         requests_per_s,
         limit_per_s,
     })

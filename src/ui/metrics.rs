@@ -1,7 +1,8 @@
 //! `/metrics`: the job table in Prometheus's text exposition format (0.0.4):
-//! jobs by state, requests and bars recorded by the jobs, failed jobs by
-//! reason (those that failed on 429s are the `rate_limited` ones), runners
-//! at work, the recent request rate and its limit, and when the last
+//! jobs by state, requests and bars recorded by the jobs, answers of 429
+//! received by the recorded runs, failed jobs by reason (those that failed
+//! on 429s are the `rate_limited` ones), runners at work, the recent
+//! request rate and its limit, and when the last
 //! successful `update` (and any run) ended. A job table that cannot be read
 //! answers `finpipe_job_table_up 0` (still a 200, so the scrape says why).
 
@@ -81,6 +82,13 @@ pub(super) fn render(data: Option<&MetricsData>) -> String {
         "gauge",
         "Bars written by the jobs in the table (drops when done jobs are cleared).",
         &[(String::new(), data.totals.rows as f64)],
+    );
+    family(
+        &mut out,
+        "finpipe_rate_limited_answers_total",
+        "counter",
+        "Answers of 429 (rate limited) received by the runs recorded in the job table.",
+        &[(String::new(), data.rate_limited as f64)],
     );
     let failed: Vec<(String, f64)> = FailReason::ALL
         .into_iter()
@@ -216,7 +224,9 @@ mod tests {
                 requests: 1,
                 exit_code: Some(0),
                 rate_limit: Some("5/min".into()),
+                rate_limited: 2,
             }],
+            rate_limited: 6,
             requests_per_s: Some(0.5),
             limit_per_s: Some(5.0 / 60.0),
         };
@@ -226,6 +236,7 @@ mod tests {
             "finpipe_jobs{state=\"failed\"} 4",
             "finpipe_requests 10",
             "finpipe_bars 2000",
+            "finpipe_rate_limited_answers_total 6",
             "finpipe_failed_jobs{reason=\"rate_limited\",label=\"429 storm\"} 3",
             "finpipe_failed_jobs{reason=\"disk\",label=\"disk\"} 0",
             "finpipe_last_successful_update_timestamp_seconds 1733000000",

@@ -269,6 +269,7 @@ mod tests {
             requests: 0,
             exit_code: ended.map(|_| 0),
             rate_limit: Some(limit.into()),
+            rate_limited: 0,
         };
         let runs = [
             run(3, Some(9), "100/s"),

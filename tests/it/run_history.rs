@@ -83,6 +83,11 @@ async fn backfill_update_and_run_record_their_runs_with_what_they_did() {
     assert_recorded(&runs[0], "run", &idle);
     assert!(runs[2].ended_at <= Some(runs[1].started_at));
     assert!(runs.iter().all(|r| r.exit_code == Some(0)));
+    assert!(
+        runs.iter().all(|r| r.rate_limited == 0),
+        "no answer of 429 in a clean backfill: {runs:#?}"
+    );
+    assert_eq!(table(&ws).rate_limited_total().unwrap(), 0);
 
     // Totals sum what the jobs did: the backfill's and the update's bars.
     let totals = table(&ws).totals().unwrap();
@@ -124,6 +129,10 @@ async fn failed_jobs_carry_typed_reasons_and_the_run_its_exit_code() {
     assert_recorded(&runs[0], "backfill", &backfill);
     assert_recorded(&runs[1], "run-once", &run);
     assert_eq!((runs[1].exit_code, runs[1].jobs_failed), (Some(1), 1));
+    // AMZN's 429 storm is counted on the backfill's row, NVDA's 403 is none.
+    assert!(runs[0].rate_limited > 0, "{runs:#?}");
+    assert_eq!(runs[1].rate_limited, 0, "{runs:#?}");
+    assert_eq!(table.rate_limited_total().unwrap(), runs[0].rate_limited);
 
     let mut reasons: Vec<(String, Option<FailReason>)> = table
         .list(Some(JobState::Failed), 10)

@@ -184,6 +184,7 @@ async fn the_api_serves_the_job_table_runs_coverage_failures_and_metrics() {
     assert!(run["ended_at"].as_i64().unwrap() >= run["started_at"].as_i64().unwrap());
     assert!(run["bars"].as_u64().unwrap() > 0, "{runs}");
     assert_eq!(run["rate_limit"], "unlimited", "{runs}");
+    assert_eq!(run["rate_limited"], 0, "no 429 injected: {runs}");
 
     // Coverage: one row per ticker with coverage, by the rules of verify.
     let coverage = ui.json("/api/coverage").await;
@@ -270,6 +271,15 @@ async fn the_api_serves_the_job_table_runs_coverage_failures_and_metrics() {
             "finpipe_failed_jobs{reason=\"not_entitled\",label=\"not entitled\"}"
         ),
         1.0
+    );
+    assert_eq!(
+        sample(&samples, "finpipe_rate_limited_answers_total"),
+        0.0,
+        "no 429 injected: {text}"
+    );
+    assert!(
+        text.contains("# TYPE finpipe_rate_limited_answers_total counter"),
+        "{text}"
     );
 
     // Unknown routes are 404; bad queries 400 with a JSON error.

@@ -124,9 +124,11 @@ pub(crate) fn runs_are_started_finished_and_listed_newest_first(open: Open<'_>) 
             requests: 0,
             exit_code: None,
             rate_limit: Some("5/min".into()),
+            rate_limited: 0,
         },
         "running"
     );
+    assert_eq!(table.rate_limited_total().unwrap(), 0);
 
     let ended = RunEnd {
         jobs_done: 32,
@@ -134,6 +136,7 @@ pub(crate) fn runs_are_started_finished_and_listed_newest_first(open: Open<'_>) 
         bars: 196_619,
         requests: 24,
         exit_code: 1,
+        rate_limited: 7,
     };
     table.run_finished(backfill, &ended, 1_500).unwrap();
     table
@@ -141,6 +144,7 @@ pub(crate) fn runs_are_started_finished_and_listed_newest_first(open: Open<'_>) 
             update,
             &RunEnd {
                 exit_code: 130,
+                rate_limited: 2,
                 ..RunEnd::default()
             },
             2_500,
@@ -173,6 +177,7 @@ pub(crate) fn runs_are_started_finished_and_listed_newest_first(open: Open<'_>) 
             requests: 24,
             exit_code: Some(1),
             rate_limit: Some("5/min".into()),
+            rate_limited: 7,
         }
     );
     assert_eq!(
@@ -184,6 +189,13 @@ pub(crate) fn runs_are_started_finished_and_listed_newest_first(open: Open<'_>) 
         ("update", Some(2_500), Some(130))
     );
     assert_eq!(runs[2].rate_limit, None);
+    assert_eq!(runs[2].rate_limited, 2);
+    assert!(runs[..2].iter().all(|r| r.rate_limited == 0));
+    assert_eq!(
+        table.rate_limited_total().unwrap(),
+        7 + 2,
+        "the sum over every run, finishing one that does not exist adds none"
+    );
     assert!(
         runs[..2]
             .iter()

@@ -384,6 +384,10 @@ impl JobBackend for SqliteJobs {
         runs::runs(&self.conn, limit)
     }
 
+    fn rate_limited_total(&self) -> Result<u64> {
+        runs::rate_limited_total(&self.conn)
+    }
+
     fn totals(&self) -> Result<Totals> {
         jobs::totals(&self.conn)
     }

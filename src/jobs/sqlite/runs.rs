@@ -9,7 +9,7 @@ use crate::jobs::{Result, RunEnd, RunRecord};
 
 /// The columns of a [`RunRecord`], in the order [`from_row`] reads them.
 const RUN_COLUMNS: &str = "id, command, owner, started_at, ended_at, jobs_done, jobs_failed, \
-                           bars, requests, exit_code, rate_limit";
+                           bars, requests, exit_code, rate_limit, rate_limited";
 
 /// Adds a started run; returns its id.
 pub(super) fn run_started(
@@ -32,7 +32,7 @@ pub(super) fn run_finished(conn: &Connection, id: i64, end: &RunEnd, now_ms: i64
     let stored = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     conn.execute(
         "UPDATE runs SET ended_at = ?2, jobs_done = ?3, jobs_failed = ?4, bars = ?5,
-             requests = ?6, exit_code = ?7
+             requests = ?6, exit_code = ?7, rate_limited = ?8
          WHERE id = ?1",
         params![
             id,
@@ -41,7 +41,8 @@ pub(super) fn run_finished(conn: &Connection, id: i64, end: &RunEnd, now_ms: i64
             stored(end.jobs_failed),
             stored(end.bars),
             stored(end.requests),
-            end.exit_code
+            end.exit_code,
+            stored(end.rate_limited)
         ],
     )
     .map_err(sql("recording a run's end"))?;
@@ -62,6 +63,16 @@ pub(super) fn runs(conn: &Connection, limit: usize) -> Result<Vec<RunRecord>> {
     rows.map(|row| row.map_err(sql("listing runs"))).collect()
 }
 
+/// The answers of 429 every run in the table got, summed.
+pub(super) fn rate_limited_total(conn: &Connection) -> Result<u64> {
+    conn.query_row(
+        "SELECT COALESCE(SUM(rate_limited), 0) FROM runs",
+        [],
+        |row| count_u64(row, 0),
+    )
+    .map_err(sql("summing the answers of 429 of every run"))
+}
+
 /// Reads the columns of [`RUN_COLUMNS`] from `row`.
 fn from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -76,5 +87,6 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         requests: count_u64(row, 8)?,
         exit_code: row.get(9)?,
         rate_limit: row.get(10)?,
+        rate_limited: count_u64(row, 11)?,
     })
 }

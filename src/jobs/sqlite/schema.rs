@@ -92,6 +92,9 @@ pub const MIGRATIONS: &[&str] = &[
         rate_limit  TEXT
     );
     CREATE INDEX runs_started ON runs (started_at);",
+    // 4: the answers of 429 (rate limited) each run got, for the monitoring
+    // page's `/metrics`.
+    "ALTER TABLE runs ADD COLUMN rate_limited INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this build writes and understands.

@@ -131,8 +131,8 @@ fn a_table_of_schema_version_2_gains_fail_reasons_and_runs() {
         .unwrap();
     }
     let mut table = db.open().unwrap();
-    assert_eq!(table.schema_version().unwrap(), 3);
-    assert_eq!(schema::known_version(), 3);
+    assert_eq!(table.schema_version().unwrap(), 4);
+    assert_eq!(schema::known_version(), 4);
     let failed = table.list(Some(JobState::Failed), 10).unwrap().remove(0);
     assert_eq!(
         (failed.last_error.as_deref(), failed.fail_reason),
@@ -166,6 +166,7 @@ fn a_table_of_schema_version_2_gains_fail_reasons_and_runs() {
         jobs_failed: 1,
         requests: 1,
         exit_code: 1,
+        rate_limited: 3,
         ..Default::default()
     };
     table.run_finished(run, &end, 12).unwrap();
@@ -177,6 +178,47 @@ fn a_table_of_schema_version_2_gains_fail_reasons_and_runs() {
         Some(FailReason::NotEntitled)
     );
     assert_eq!(table.runs(10).unwrap()[0].exit_code, Some(1));
+    assert_eq!(table.runs(10).unwrap()[0].rate_limited, 3);
+    assert_eq!(table.rate_limited_total().unwrap(), 3);
+}
+
+#[test]
+fn a_table_of_schema_version_3_gains_the_answers_of_429_of_each_run() {
+    let db = TempDb::new();
+    std::fs::create_dir_all(db.path.parent().unwrap()).unwrap();
+    {
+        let conn = Connection::open(&db.path).unwrap();
+        for migration in &schema::MIGRATIONS[..3] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO runs (command, owner, started_at, ended_at, jobs_done, requests,
+                 exit_code, rate_limit)
+             VALUES ('backfill', 'host:1:1', 1, 2, 3, 4, 0, '5/min');
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    }
+    let mut table = db.open().unwrap();
+    assert_eq!(table.schema_version().unwrap(), 4);
+    let old = table.runs(10).unwrap().remove(0);
+    assert_eq!(
+        (old.jobs_done, old.requests, old.rate_limited),
+        (3, 4, 0),
+        "a run recorded before kept what it had and got none"
+    );
+    assert_eq!(table.rate_limited_total().unwrap(), 0);
+    let run = table.run_started("run", "w", None, 10).unwrap();
+    let end = crate::jobs::RunEnd {
+        rate_limited: 5,
+        ..Default::default()
+    };
+    table.run_finished(run, &end, 11).unwrap();
+    table.close().unwrap();
+
+    let table = db.open().unwrap();
+    assert_eq!(table.runs(10).unwrap()[0].rate_limited, 5);
+    assert_eq!(table.rate_limited_total().unwrap(), 5);
 }
 
 #[test]

@@ -354,6 +354,7 @@
       el('td', { class: 'num', title: `${run.jobs_done} done, ${run.jobs_failed} failed` }, `${num.format(run.jobs_done)} / ${num.format(run.jobs_failed)}`),
       el('td', { class: 'num' }, num.format(run.bars)),
       el('td', { class: 'num' }, num.format(run.requests)),
+      el('td', { class: 'num', title: 'answers of 429 (rate limited) received' }, num.format(run.rate_limited)),
       el('td', { class: 'mono' }, run.rate_limit || '–'),
       el('td', null, el('span', { class: `tag ${run.state.split(' ')[0]}`, title: run.exit_code == null ? 'no exit recorded' : `exit code ${run.exit_code}` },
         run.exit_code == null ? run.state : `${run.exit_code} ${run.state}`))));
