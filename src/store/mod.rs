@@ -732,8 +732,9 @@ fn sources_with(footer: Option<&Footer>, source: Source) -> BTreeSet<String> {
 }
 
 /// The period named by a file name such as `2024-03.parquet` (`YYYY-MM` for
-/// intraday timeframes, `YYYY` otherwise); `None` for any other name.
-fn period_of_file_name(name: &str, tf: Timeframe) -> Option<String> {
+/// intraday timeframes, `YYYY` otherwise); `None` for any other name
+/// (temporaries, other files).
+pub fn period_of_file_name(name: &str, tf: Timeframe) -> Option<String> {
     let stem = name.strip_suffix(".parquet")?;
     let digits = |s: &str| s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit());
     let valid = if tf.fixed_millis().is_some() {

@@ -615,3 +615,19 @@ fn covered_days_accumulate_in_the_metadata() {
         "a part that does not parse is left out; adjacent ranges merge"
     );
 }
+
+#[test]
+fn period_files_are_recognised_as_the_store_names_them() {
+    let (m, d) = (tf("1m"), tf("1d"));
+    assert_eq!(
+        period_of_file_name("2024-11.parquet", m).as_deref(),
+        Some("2024-11")
+    );
+    assert_eq!(
+        period_of_file_name("2024.parquet", d).as_deref(),
+        Some("2024")
+    );
+    assert_eq!(period_of_file_name("2024.parquet", m), None);
+    assert_eq!(period_of_file_name("2024-13.parquet", m), None);
+    assert_eq!(period_of_file_name("2024-11.parquet.tmp-abc", m), None);
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::jobs::{ErrorClass, JobError, JobTable};
 use crate::model::{Ticker, Timeframe};
-use crate::store::{Store, ticker_from_dir};
+use crate::store::{Store, period_of_file_name, ticker_from_dir};
 
 use super::UiSource;
 use super::redact::redact;
@@ -226,42 +226,4 @@ fn names(dir: &Path) -> Result<Vec<String>, String> {
         }
     }
     Ok(out)
-}
-
-/// The period a file name holds (`2024-11.parquet` → `2024-11` for an
-/// intraday timeframe, `2024.parquet` → `2024` otherwise), as the store
-/// names them; anything else (temporaries, other files) is no period.
-pub(super) fn period_of_file_name(name: &str, tf: Timeframe) -> Option<String> {
-    let stem = name.strip_suffix(".parquet")?;
-    let digits = |s: &str| s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit());
-    let valid = if tf.fixed_millis().is_some() {
-        stem.split_once('-').is_some_and(|(y, m)| {
-            digits(y) && m.len() == 2 && matches!(m.parse::<u32>(), Ok(1..=12))
-        })
-    } else {
-        digits(stem)
-    };
-    valid.then(|| stem.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn period_files_are_recognised_as_the_store_names_them() {
-        let m: Timeframe = "1m".parse().unwrap();
-        let d: Timeframe = "1d".parse().unwrap();
-        assert_eq!(
-            period_of_file_name("2024-11.parquet", m).as_deref(),
-            Some("2024-11")
-        );
-        assert_eq!(
-            period_of_file_name("2024.parquet", d).as_deref(),
-            Some("2024")
-        );
-        assert_eq!(period_of_file_name("2024.parquet", m), None);
-        assert_eq!(period_of_file_name("2024-13.parquet", m), None);
-        assert_eq!(period_of_file_name("2024-11.parquet.tmp-abc", m), None);
-    }
 }
