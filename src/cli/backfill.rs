@@ -436,7 +436,7 @@ pub(super) async fn plan_and_drain(
     let mut history = RunHistory::new(context, run);
     let drained = run_planned(context, &library, work, run, request, &mut history).await;
     history.settle(&library, drained, |drained| {
-        warn_tickers_without_bars(context, &library, &drained.summary, asked);
+        warn_tickers_without_bars(&library, &drained.summary, asked);
         report(drained, &library, run)
     })
 }
@@ -464,7 +464,6 @@ async fn run_planned(
 /// pages), naming the nearest known ticker. Tickers whose jobs failed are
 /// reported with their failure instead.
 fn warn_tickers_without_bars(
-    context: &Context,
     library: &Library,
     summary: &RunSummary,
     (tickers, range): (Vec<Ticker>, DateRange),
@@ -477,11 +476,8 @@ fn warn_tickers_without_bars(
         .filter(|t| !summary.failed.iter().any(|f| &f.ticker == *t))
         .cloned()
         .collect();
-    // The library opened for the run; if it cannot be now, the run's own
-    // report says more than this check could.
-    let Ok(store) = context.open_store(library) else {
-        return;
-    };
+    // Read only: one listing of the root, no second sweep for temporaries.
+    let store = Store::for_reading(&library.data_dir, library.basis, env!("CARGO_PKG_VERSION"));
     let found = match finpipe::no_bars::tickers_without_bars(&store, &finished) {
         Ok(found) => found,
         Err(e) => {

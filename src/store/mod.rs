@@ -512,12 +512,30 @@ impl Store {
     /// The tickers with a folder in the library (from one directory
     /// listing; folders that are not a ticker's are skipped).
     pub fn tickers(&self) -> Result<Vec<Ticker>, StoreError> {
-        let mut tickers: Vec<Ticker> = list_dir(&self.root)?
+        Ok(self.ticker_dirs()?.into_iter().map(|(t, _)| t).collect())
+    }
+
+    /// Each ticker folder of the root with its ticker, sorted by folder
+    /// name. `.finpipe` and other dot folders hold no ticker.
+    fn ticker_dirs(&self) -> Result<Vec<(Ticker, PathBuf)>, StoreError> {
+        let mut names = list_dir(&self.root)?;
+        names.sort();
+        Ok(names
+            .into_iter()
+            .filter(|name| !name.starts_with('.'))
+            .filter_map(|name| ticker_from_dir(&name).map(|t| (t, self.root.join(name))))
+            .collect())
+    }
+
+    /// The timeframes with a folder for `ticker`, sorted; only folders in
+    /// the spelling finpipe writes (`1m`, not `1min`).
+    pub fn timeframes(&self, ticker: &Ticker) -> Result<Vec<Timeframe>, StoreError> {
+        let mut timeframes: Vec<Timeframe> = list_dir(&self.root.join(ticker_dir(ticker)))?
             .iter()
-            .filter_map(|name| dirname::ticker_from_dir(name))
+            .filter_map(|name| canonical_timeframe(name))
             .collect();
-        tickers.sort();
-        Ok(tickers)
+        timeframes.sort();
+        Ok(timeframes)
     }
 
     /// The last stored timestamp (UTC ms), from the footer statistics of the
@@ -557,27 +575,13 @@ impl Store {
         &self,
         ticker: Option<&Ticker>,
     ) -> Result<Vec<Result<FileSummary, StoreError>>, StoreError> {
-        let tickers: Vec<(Ticker, PathBuf)> = match ticker {
-            Some(t) => vec![(t.clone(), self.root.join(ticker_dir(t)))],
-            None => {
-                let mut names = list_dir(&self.root)?;
-                names.sort();
-                names
-                    .into_iter()
-                    // `.staging` and other dot directories hold no ticker.
-                    .filter(|name| !name.starts_with('.'))
-                    .filter_map(|name| ticker_from_dir(&name).map(|t| (t, self.root.join(name))))
-                    .collect()
-            }
+        let tickers: Vec<Ticker> = match ticker {
+            Some(t) => vec![t.clone()],
+            None => self.tickers()?,
         };
         let mut out = Vec::new();
-        for (ticker, dir) in tickers {
-            let mut timeframes: Vec<Timeframe> = list_dir(&dir)?
-                .iter()
-                .filter_map(|name| canonical_timeframe(name))
-                .collect();
-            timeframes.sort();
-            for tf in timeframes {
+        for ticker in tickers {
+            for tf in self.timeframes(&ticker)? {
                 for period in self.periods(&ticker, tf)? {
                     out.push(self.summarize(&ticker, tf, period));
                 }
@@ -734,7 +738,7 @@ fn sources_with(footer: Option<&Footer>, source: Source) -> BTreeSet<String> {
 /// The period named by a file name such as `2024-03.parquet` (`YYYY-MM` for
 /// intraday timeframes, `YYYY` otherwise); `None` for any other name
 /// (temporaries, other files).
-pub fn period_of_file_name(name: &str, tf: Timeframe) -> Option<String> {
+fn period_of_file_name(name: &str, tf: Timeframe) -> Option<String> {
     let stem = name.strip_suffix(".parquet")?;
     let digits = |s: &str| s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit());
     let valid = if tf.fixed_millis().is_some() {

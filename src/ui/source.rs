@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::jobs::{ErrorClass, JobError, JobTable};
 use crate::model::{Ticker, Timeframe};
-use crate::store::{Store, period_of_file_name, ticker_from_dir};
+use crate::store::{Store, StoreError};
 
 use super::UiSource;
 use super::redact::redact;
@@ -134,30 +134,20 @@ impl Source {
         redact(text, &self.settings.secrets)
     }
 
-    /// The series of the library, from directory listings: every ticker
-    /// folder, its timeframe folders and their period files.
+    /// The series of the library, from the store's directory listings:
+    /// every ticker folder, its timeframe folders and their period files.
     pub(super) fn listing(&self) -> Result<Listing, String> {
-        let root = &self.settings.data_dir;
         let mut out = Listing::new();
-        for name in names(root)? {
-            if name.starts_with('.') {
-                continue;
-            }
-            let Some(ticker) = ticker_from_dir(&name) else {
-                continue;
-            };
-            let dir = root.join(&name);
-            for tf_name in names(&dir)? {
-                let Some(tf) = tf_name
-                    .parse::<Timeframe>()
-                    .ok()
-                    .filter(|tf| tf.to_string() == tf_name)
-                else {
-                    continue;
-                };
-                let periods: BTreeSet<String> = names(&dir.join(&tf_name))?
-                    .iter()
-                    .filter_map(|file| period_of_file_name(file, tf))
+        let Some(store) = self.store()? else {
+            return Ok(out); // no library yet
+        };
+        let listed = |e: StoreError| self.redacted(&e.to_string());
+        for ticker in store.tickers().map_err(listed)? {
+            for tf in store.timeframes(&ticker).map_err(listed)? {
+                let periods: BTreeSet<String> = store
+                    .periods(&ticker, tf)
+                    .map_err(listed)?
+                    .into_iter()
                     .collect();
                 if !periods.is_empty() {
                     out.entry(tf).or_default().insert(ticker.clone(), periods);
@@ -202,28 +192,4 @@ impl Source {
             .collect();
         Ok(crate::reindex::covered_by_files(&files))
     }
-}
-
-/// The names in `dir`; none when it does not exist or is not a folder.
-fn names(dir: &Path) -> Result<Vec<String>, String> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-        if let Some(name) = entry.file_name().to_str() {
-            out.push(name.to_owned());
-        }
-    }
-    Ok(out)
 }
