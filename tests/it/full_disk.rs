@@ -83,6 +83,22 @@ fn can_mount() -> bool {
     false
 }
 
+/// A tmpfs of `size` on `dir`; if it cannot be mounted, says why and gives
+/// `None` (the test returns), except under `CI=true`, where it fails.
+fn mount_or_skip(dir: &Path, size: &str) -> Option<Tmpfs> {
+    match Tmpfs::mount(dir, size) {
+        Ok(disk) => Some(disk),
+        Err(reason) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "full_disk: {reason}"
+            );
+            eprintln!("full_disk: {reason}: skipped");
+            None
+        }
+    }
+}
+
 /// Fills the file system holding `dir` with `dir/filler` until it is full,
 /// then gives back `spare` bytes.
 fn fill(dir: &Path, spare: u64) -> PathBuf {
@@ -162,16 +178,8 @@ async fn a_full_disk_stops_the_run_gives_the_jobs_back_and_a_rerun_after_freeing
     assert!(want.len() >= 9, "{:?}", want.keys());
 
     let data = ws.join("data");
-    let disk = match Tmpfs::mount(&data, "1m") {
-        Ok(disk) => disk,
-        Err(reason) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "full_disk: {reason}"
-            );
-            eprintln!("full_disk: {reason}: skipped");
-            return;
-        }
+    let Some(disk) = mount_or_skip(&data, "1m") else {
+        return;
     };
     let filler = fill(&data, 64 * 1024);
     let command = backfill("data", "state/finpipe.db");
@@ -264,16 +272,8 @@ async fn a_full_disk_under_the_job_table_ends_the_run_with_its_summary_line() {
     let ws = Workspace::for_sim(&sim);
     let universe = ws.universe("u", &["AAPL", "MSFT", "NVDA", "TSLA", "X:BTCUSD"]);
     let state = ws.join("state");
-    let disk = match Tmpfs::mount(&state, "2m") {
-        Ok(disk) => disk,
-        Err(reason) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "full_disk: {reason}"
-            );
-            eprintln!("full_disk: {reason}: skipped");
-            return;
-        }
+    let Some(disk) = mount_or_skip(&state, "2m") else {
+        return;
     };
     let common = ["--data-dir", "data", "--db", "state/finpipe.db"];
     let plan = ws
