@@ -1092,14 +1092,14 @@ async fn run_engine(
             .remove_all_temporaries()
             .map_err(|e| Failure::failed(e.to_string()))?;
     }
-    let owner = format!("{}:{}:{}", hostname(), std::process::id(), wall_ms());
+    let owner = finpipe::jobs::runners::owner_of_this_process(wall_ms());
     history.start(&mut table, &owner);
     let stop = StopSignal::default();
     let bars = Arc::new(Bars::new(client.clone(), context.quiet));
     let options = EngineOptions {
         concurrency: context.config.concurrency.value,
         max_jobs: run.max_jobs,
-        lease: Duration::from_secs(300),
+        lease: finpipe::jobs::runners::LEASE,
         max_attempts: 3,
         retry_delay: context.config.retry_base.value.saturating_mul(10),
         owner,
@@ -1151,13 +1151,6 @@ async fn interrupt(stop: StopSignal) {
             std::process::exit(Exit::Interrupted as i32);
         }
     }
-}
-
-fn hostname() -> String {
-    std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Prints the failed jobs and the run's one summary line (`--json`: one

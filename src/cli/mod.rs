@@ -345,6 +345,7 @@ impl Context {
             rate_limit: self.config.rate_limit.value,
             timeout: self.config.timeout.value,
             retry,
+            shared_rate: None,
         })?)
     }
 }

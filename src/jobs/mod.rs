@@ -27,6 +27,7 @@ mod backend;
 #[cfg(test)]
 mod conformance;
 mod error;
+pub mod runners;
 pub mod sqlite;
 mod table;
 #[cfg(test)]

@@ -17,7 +17,7 @@ use url::Url;
 
 use super::bars::decode_agg_page;
 use super::error::{ApiError, ServerReply};
-use super::limiter::{Limiter, RateLimit};
+use super::limiter::{Limiter, RateLimit, SharedRate};
 use super::retry::RetryPolicy;
 use super::types::{ErrorBody, PageBody};
 use crate::model::Bar;
@@ -34,6 +34,9 @@ pub struct ClientOptions {
     pub rate_limit: RateLimit,
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// The budget shared with other processes (runners on one PostgreSQL
+    /// job table), if any.
+    pub shared_rate: Option<Arc<dyn SharedRate>>,
 }
 
 /// A request's place among those a caller lets be in flight at once: a
@@ -133,7 +136,7 @@ impl Client {
                 http,
                 base,
                 key: options.api_key,
-                limiter: Arc::new(Limiter::new(options.rate_limit)),
+                limiter: Arc::new(Limiter::sharing(options.rate_limit, options.shared_rate)),
                 retry: options.retry,
                 timeout: options.timeout,
                 stats: ClientStats::default(),

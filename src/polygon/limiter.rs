@@ -7,11 +7,17 @@
 //! N requests wait for nothing). Waiters are served first come, first served,
 //! and a 429 pauses every caller, not only the one that received it.
 //!
+//! Several processes (runners on several machines draining one PostgreSQL
+//! job table) share one budget through a [`SharedRate`]: a request is let
+//! through when both the process's own window and the shared one allow it,
+//! and a 429 seen by one process pauses all of them.
+//!
 //! Time is tokio's, so tests on paused time run instantly and exactly.
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::Mutex as SyncMutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -86,10 +92,49 @@ impl fmt::Display for RateLimit {
     }
 }
 
+/// The part of the budget that several processes share: the window's
+/// grants and the 429 pause, kept where every process sees them (the
+/// PostgreSQL job table's database). Its clock is its own (the database
+/// server's), so the processes' clocks need not agree. The calls block (a
+/// round trip to the database); the limiter makes them off the async
+/// threads.
+pub trait SharedRate: Send + Sync + fmt::Debug {
+    /// Takes one request's place in the shared budget when it allows one
+    /// now (`Ok(None)`), else says how long until it may: the shared pause,
+    /// or until the oldest of `window.0` grants made within the last
+    /// `window.1` leaves it. `window` is `None` when the plan is unlimited
+    /// (only a pause can then hold a request back). A grant leaves the
+    /// window by itself once it is older than the window, so a process that
+    /// dies holding places gives them back within one window.
+    fn take(&self, window: Option<(u32, Duration)>) -> Result<Option<Duration>, SharedRateError>;
+
+    /// Pauses every process sharing the budget for `pause` from now, unless
+    /// a longer pause already holds.
+    fn pause(&self, pause: Duration) -> Result<(), SharedRateError>;
+}
+
+/// The shared budget could not be read or written (its database is
+/// unreachable): the request waits and asks again.
+#[derive(Debug, thiserror::Error)]
+#[error("the shared rate limit in {location} could not be {action}: {source}")]
+pub struct SharedRateError {
+    /// Where the budget is kept, without secrets.
+    pub location: String,
+    /// `read` or `updated`.
+    pub action: &'static str,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// How long a request waits before asking an unreachable shared budget again.
+const SHARED_RETRY: Duration = Duration::from_secs(1);
+
 /// The shared limiter. Clone an `Arc<Limiter>` into every task.
 #[derive(Debug)]
 pub struct Limiter {
     limit: RateLimit,
+    /// The budget shared with other processes, if any.
+    shared: Option<Arc<dyn SharedRate>>,
     /// Held by the request whose turn it is while it waits for a slot, so
     /// waiters are served in arrival order (tokio's mutex is fair).
     turn: Mutex<()>,
@@ -152,8 +197,15 @@ pub struct LimiterState {
 
 impl Limiter {
     pub fn new(limit: RateLimit) -> Self {
+        Self::sharing(limit, None)
+    }
+
+    /// A limiter whose requests also take their place in `shared`, the
+    /// budget other processes use too.
+    pub fn sharing(limit: RateLimit, shared: Option<Arc<dyn SharedRate>>) -> Self {
         Self {
             limit,
+            shared,
             turn: Mutex::new(()),
             state: SyncMutex::new(State::default()),
             changed: Notify::new(),
@@ -191,19 +243,46 @@ impl Limiter {
             tokio::pin!(changed);
             changed.as_mut().enable();
             let now = Instant::now();
-            let next = {
-                let mut state = self.state();
-                match state.next_slot(self.limit, now) {
+            let local = self.state().next_slot(self.limit, now);
+            let next = match local {
+                // The process's own budget allows it: the shared one must too.
+                None => match self.shared_wait().await {
                     None => {
-                        state.grant(self.limit, now);
+                        let now = Instant::now();
+                        self.state().grant(self.limit, now);
                         return now;
                     }
-                    Some(next) => next,
-                }
+                    Some(wait) => Instant::now() + wait,
+                },
+                Some(next) => next,
             };
             tokio::select! {
                 () = sleep_until(next) => {}
                 () = &mut changed => {}
+            }
+        }
+    }
+
+    /// `None` when the shared budget (if any) gave this request its place,
+    /// else how long to wait before asking again.
+    async fn shared_wait(&self) -> Option<Duration> {
+        let shared = Arc::clone(self.shared.as_ref()?);
+        let window = match self.limit {
+            RateLimit::Unlimited => None,
+            RateLimit::Window { requests, window } => {
+                Some((requests, window + safety_margin(window)))
+            }
+        };
+        let asked = tokio::task::spawn_blocking(move || shared.take(window)).await;
+        match asked {
+            Ok(Ok(wait)) => wait,
+            Ok(Err(e)) => {
+                tracing::warn!("{e}; asking again in {SHARED_RETRY:?}");
+                Some(SHARED_RETRY)
+            }
+            Err(e) => {
+                tracing::warn!("the shared rate limit's task died: {e}");
+                Some(SHARED_RETRY)
             }
         }
     }
@@ -298,6 +377,7 @@ impl Limiter {
             state.until = Some(now + pause);
         }
         if fresh {
+            self.share_pause(pause);
             if let (k @ 1.., Some(first)) = (state.ok_since_pause, state.first_ok) {
                 let overload = (now + pause).saturating_duration_since(first) / k;
                 let cycle = state
@@ -313,6 +393,22 @@ impl Limiter {
             state.first_ok = None;
         }
         pause
+    }
+
+    /// Tells the other processes sharing the budget to pause too, without
+    /// waiting for the answer (a failure is logged: they will meet the 429s
+    /// themselves).
+    fn share_pause(&self, pause: Duration) {
+        let (Some(shared), Ok(runtime)) = (&self.shared, tokio::runtime::Handle::try_current())
+        else {
+            return;
+        };
+        let shared = Arc::clone(shared);
+        runtime.spawn_blocking(move || {
+            if let Err(e) = shared.pause(pause) {
+                tracing::warn!("{e}");
+            }
+        });
     }
 
     /// The request let through at `sent` succeeded: the overload is over,

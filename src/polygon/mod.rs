@@ -13,6 +13,6 @@ pub use client::{
     path_segment, without_credentials,
 };
 pub use error::{ApiError, ServerReply};
-pub use limiter::{Limiter, LimiterState, RateLimit};
+pub use limiter::{Limiter, LimiterState, RateLimit, SharedRate, SharedRateError};
 pub use retry::RetryPolicy;
 pub use types::{AggBar, Envelope, ErrorBody, GroupedBar, SplitRecord, TickerRecord, TickerType};

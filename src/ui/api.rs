@@ -26,9 +26,7 @@ use super::query::{BadQuery, Query};
 use super::rates::Rates;
 use super::source::{Listing, Source, Unavailable};
 
-/// The lease runners take on their jobs (`cli::backfill`: 5 minutes): a
-/// lease ending at `t` was renewed at `t - LEASE_MS`.
-const LEASE_MS: i64 = 300_000;
+use crate::jobs::runners::LEASE_MS;
 
 /// At most this many running jobs are read (for runners and totals).
 const MAX_RUNNING: usize = 10_000;
@@ -133,39 +131,19 @@ pub(super) async fn jobs(State(state): State<Arc<AppState>>, RawQuery(raw): RawQ
     blocking(state, jobs_body).await
 }
 
-/// One runner: the owner of running jobs.
-#[derive(Default)]
-struct Runner {
-    jobs: usize,
-    last_activity: i64,
-    lease_until: i64,
-    tickers: BTreeSet<String>,
-}
-
+/// The runners holding `running` jobs, as the page shows them.
 fn runners(running: &[Job], now: i64) -> Vec<Value> {
-    let mut by_owner: BTreeMap<&str, Runner> = BTreeMap::new();
-    for job in running {
-        let runner = by_owner
-            .entry(job.owner.as_deref().unwrap_or("?"))
-            .or_default();
-        runner.jobs += 1;
-        runner.last_activity = runner.last_activity.max(job.updated_at);
-        runner.lease_until = runner.lease_until.max(job.available_at);
-        if runner.tickers.len() < 5 {
-            runner.tickers.insert(job.ticker.to_string());
-        }
-    }
-    by_owner
+    crate::jobs::runners::runners(running)
         .into_iter()
-        .map(|(owner, r)| {
-            let heartbeat = r.last_activity.max(r.lease_until - LEASE_MS);
+        .map(|r| {
             json!({
-                "owner": owner,
+                "owner": r.owner,
+                "host": r.host,
                 "jobs": r.jobs,
-                "last_heartbeat": heartbeat,
-                "last_heartbeat_iso": iso(heartbeat),
+                "last_heartbeat": r.last_heartbeat,
+                "last_heartbeat_iso": iso(r.last_heartbeat),
                 "lease_until": r.lease_until,
-                "expired": r.lease_until <= now,
+                "expired": r.expired(now),
                 "tickers": r.tickers,
             })
         })

@@ -23,6 +23,7 @@ fn client(sim: &Simulator, rate_limit: RateLimit) -> Client {
             cap: Duration::from_secs(2),
             ..RetryPolicy::default()
         },
+        shared_rate: None,
     })
     .unwrap()
 }
@@ -249,6 +250,7 @@ async fn a_rejected_key_is_fatal_at_once() {
         rate_limit: RateLimit::Unlimited,
         timeout: Duration::from_secs(5),
         retry: RetryPolicy::default(),
+        shared_rate: None,
     })
     .unwrap();
     let error = minute_pages(&bad, "AAPL").await.unwrap_err();
@@ -322,6 +324,7 @@ async fn slow_answers_time_out_and_are_retried() {
             max_retries: 2,
             ..RetryPolicy::default()
         },
+        shared_rate: None,
     })
     .unwrap();
     sim.inject(Fault::next(FaultKind::Slow(Duration::from_secs(2)), 1));
