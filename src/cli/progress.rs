@@ -232,7 +232,7 @@ fn eta_at_limit(
 }
 
 /// `9 s`, `4m 05s`, `2h 07m`.
-fn human(d: Duration) -> String {
+pub(super) fn human(d: Duration) -> String {
     let s = d.as_secs() + u64::from(d.subsec_nanos() > 0 && d.as_secs() == 0);
     match s {
         0..60 => format!("{s} s"),

@@ -2,11 +2,13 @@
 //! coverage, read from Parquet footers (no data pages).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use clap::{Args, Subcommand, ValueEnum};
-use finpipe::engine::describe;
+use finpipe::engine::{describe, wall_ms};
 use finpipe::jobs::JobState;
+use finpipe::jobs::runners::{Runner, runners};
 use finpipe::model::{Basis, Ticker, Timeframe};
 use finpipe::ranges::DateRange;
 use serde_json::json;
@@ -134,6 +136,12 @@ pub(super) async fn run_status(context: &Context, args: StatusArgs) -> Result<Ex
     let failed = table
         .list(Some(JobState::Failed), 50)
         .map_err(|e| Failure::failed(e.to_string()))?;
+    let runners = runners(
+        &table
+            .list(Some(JobState::Running), MAX_RUNNING)
+            .map_err(|e| Failure::failed(e.to_string()))?,
+    );
+    let now = wall_ms();
     // One unreadable file must not hide the rest of the library.
     let mut files = Vec::new();
     let mut unreadable = Vec::new();
@@ -199,6 +207,11 @@ pub(super) async fn run_status(context: &Context, args: StatusArgs) -> Result<Ex
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "jobs": {"pending": counts.pending, "running": counts.running, "done": counts.done, "failed": counts.failed},
+            "runners": runners.iter().map(|r| json!({
+                "owner": r.owner, "host": r.host, "jobs": r.jobs,
+                "last_heartbeat": time(Some(r.last_heartbeat)), "lease_until": time(Some(r.lease_until)),
+                "expired": r.expired(now),
+            })).collect::<Vec<_>>(),
             "failed": failed.iter().map(|j| json!({
                 "id": j.id, "job": describe(j), "attempts": j.attempts, "error": j.last_error,
             })).collect::<Vec<_>>(),
@@ -223,6 +236,9 @@ pub(super) async fn run_status(context: &Context, args: StatusArgs) -> Result<Ex
         counts.failed,
         library.db.display()
     );
+    for runner in &runners {
+        outln!("  {}", runner_line(runner, now));
+    }
     for job in &failed {
         outln!(
             "  failed {} after {} attempts: {}",
@@ -435,6 +451,29 @@ impl SummaryView<'_> {
         );
         Ok(Exit::Ok)
     }
+}
+
+/// At most this many running jobs are read to show the runners.
+const MAX_RUNNING: usize = 10_000;
+
+/// `runner box-a (box-a:41:1733…): 3 jobs, last heartbeat 12 s ago`.
+fn runner_line(runner: &Runner, now_ms: i64) -> String {
+    let ago = Duration::from_millis((now_ms - runner.last_heartbeat).max(0).unsigned_abs());
+    let mut line = format!(
+        "runner {} ({}): {} job{}, last heartbeat {} ago",
+        runner.host,
+        runner.owner,
+        runner.jobs,
+        plural(runner.jobs),
+        super::progress::human(ago)
+    );
+    if runner.expired(now_ms) {
+        line.push_str(
+            "; its leases have ended (the process is likely gone): the next runner to claim \
+             takes its jobs over",
+        );
+    }
+    line
 }
 
 fn plural(n: usize) -> &'static str {

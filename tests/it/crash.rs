@@ -261,3 +261,63 @@ async fn two_runners_on_one_table_never_run_the_same_job() {
         assert_eq!(count, 1, "{ticker} requested {count} times");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_names_the_runner_holding_leases_and_its_jobs() {
+    // Slow answers, so the runner's jobs are still running when asked.
+    let sim = simulator_with(|c| c.latency = Duration::from_secs(3)).await;
+    let ws = Workspace::for_sim(&sim);
+    let universe = ws.universe("u", &["AAPL", "MSFT", "NVDA"]);
+    let plan = ws
+        .run(&[
+            "plan",
+            &universe,
+            "--timeframes",
+            "1d",
+            "--start",
+            "2024-10-01",
+            "--end",
+            "2024-10-31",
+        ])
+        .await;
+    assert_eq!(plan.code, 0, "{plan:?}");
+    let args: Vec<String> = ["run", "--shared", "--concurrency", "2"]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut runner = command(&ws, &args).spawn().unwrap();
+    let pid = runner.id().unwrap();
+    let mut found = None;
+    for _ in 0..100 {
+        let status = ws.run(&["status", "--json"]).await;
+        assert_eq!(status.code, 0, "{status:?}");
+        let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+        if json["runners"].as_array().is_some_and(|r| !r.is_empty()) {
+            found = Some((json, ws.run(&["status"]).await.stdout));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    runner.start_kill().unwrap();
+    runner.wait().await.unwrap();
+    let (json, text) = found.expect("status showed the runner while its jobs ran");
+    let runners = json["runners"].as_array().unwrap();
+    assert_eq!(runners.len(), 1, "{runners:?}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let one = &runners[0];
+    assert_eq!(one["host"], host.trim(), "{one}");
+    assert!(
+        one["owner"].as_str().unwrap().contains(&format!(":{pid}:")),
+        "{one}"
+    );
+    assert!((1..=3).contains(&one["jobs"].as_u64().unwrap()), "{one}");
+    assert_eq!(one["expired"], false, "{one}");
+    assert!(
+        text.contains(&format!(
+            "runner {} ({}",
+            host.trim(),
+            one["owner"].as_str().unwrap()
+        )) && text.contains("last heartbeat"),
+        "{text}"
+    );
+}
