@@ -87,17 +87,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// and returns its name; [`rename_into_place`] is the caller's. On an error
 /// nothing is left behind.
 pub fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
-    create_parent(path)?;
-    let tmp = temp_path(path);
-    let written = fs::File::create(&tmp).and_then(|mut file| {
-        file.write_all(bytes)?;
-        sync_content(&file, path)
-    });
+    let (mut file, tmp) = create_temp(path)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| sync_content(&file, path));
     if written.is_err() {
         // Best effort, as above.
         let _ = fs::remove_file(&tmp);
     }
     written.map(|()| tmp)
+}
+
+/// Creates a fresh, empty temporary file beside `path` (creating the parent
+/// directory if needed) for a writer that streams into it, and returns it
+/// with its name. Making its content durable ([`sync_content`]), renaming it
+/// ([`rename_into_place`]) and removing it on failure are the caller's.
+pub fn create_temp(path: &Path) -> io::Result<(fs::File, PathBuf)> {
+    create_parent(path)?;
+    let tmp = temp_path(path);
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)?;
+    Ok((file, tmp))
 }
 
 /// Renames the temporary file `tmp` (whose content is durable or deferred,

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod discover;
 pub mod engine;
+pub mod export;
 pub mod flatfiles;
 pub mod fsutil;
 pub mod jobs;

@@ -27,6 +27,7 @@ mod config_cmd;
 #[cfg(feature = "simulator")]
 mod demo;
 mod discover;
+mod export;
 mod output;
 mod progress;
 #[cfg(feature = "simulator")]
@@ -271,6 +272,8 @@ enum Command {
     Status(status::StatusArgs),
     /// List, retry or clear jobs
     Jobs(status::JobsArgs),
+    /// Write one timeframe of the library as CSV, gzip CSV or Parquet files (finpipe, zipline or qlib layout)
+    Export(export::ExportArgs),
     /// Serve the monitoring page (jobs, rates, runners, failures, coverage, runs) and /metrics; read-only
     Ui(ui::UiArgs),
     /// Show the effective settings and where each came from (secrets masked)
@@ -401,6 +404,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
             Command::RunOnce(args) => backfill::run_once(&context, args).await,
             Command::Status(args) => status::run_status(&context, args).await,
             Command::Jobs(args) => status::run_jobs(&context, args).await,
+            Command::Export(args) => export::run(&context, args).await,
             Command::Ui(args) => ui::run(&context, args).await,
             Command::Config => config_cmd::run(&context),
             #[cfg(feature = "simulator")]

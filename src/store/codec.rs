@@ -1,10 +1,11 @@
 //! The bar file format: the Arrow schema, file metadata keys, encoding
-//! `&[Bar]` as one Parquet file in memory, decoding a file back into bars,
+//! `&[Bar]` as one Parquet file in memory (or a series streamed into one
+//! file a slice at a time, for exports), decoding a file back into bars,
 //! and reading a file's footer (metadata and statistics) without its pages.
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -164,6 +165,13 @@ pub(super) fn encode(
         schema.clone(),
         Some(props.clone()),
     )?;
+    append_metadata(&mut writer, meta);
+    writer.write(&batch)?;
+    writer.into_inner()
+}
+
+/// Records `meta` in the key/value metadata of the file `writer` writes.
+fn append_metadata<W: Write + Send>(writer: &mut ArrowWriter<W>, meta: &FileMeta<'_>) {
     let source = meta
         .sources
         .iter()
@@ -186,8 +194,60 @@ pub(super) fn encode(
             format_covered(meta.covered),
         ));
     }
-    writer.write(&batch)?;
-    writer.into_inner()
+}
+
+/// A Parquet file of [`bar_schema`] written a slice of bars at a time, each
+/// slice one row group, so that a series of any length goes through memory
+/// one slice at a time (`finpipe export`). Its metadata names the ticker,
+/// timeframe, basis and finpipe version as a library file's does.
+pub struct BarFileWriter<W: Write + Send> {
+    writer: ArrowWriter<W>,
+    schema: SchemaRef,
+    ticker: Ticker,
+}
+
+impl<W: Write + Send> BarFileWriter<W> {
+    /// Starts a file of `ticker`'s `timeframe` bars of `basis` in `out`.
+    pub fn new(
+        out: W,
+        ticker: &Ticker,
+        timeframe: Timeframe,
+        basis: Basis,
+        version: &str,
+    ) -> Result<Self, ParquetError> {
+        let schema = bar_schema();
+        let mut writer = ArrowWriter::try_new(out, schema.clone(), Some(writer_properties(false)))?;
+        let meta = FileMeta {
+            ticker,
+            timeframe,
+            basis,
+            sources: &BTreeSet::new(),
+            version,
+            covered: &[],
+        };
+        append_metadata(&mut writer, &meta);
+        Ok(Self {
+            writer,
+            schema,
+            ticker: ticker.clone(),
+        })
+    }
+
+    /// Writes `bars` (sorted, unique timestamps, after those written
+    /// before) as one row group; nothing for an empty slice.
+    pub fn write(&mut self, bars: &[Bar]) -> Result<(), ParquetError> {
+        if bars.is_empty() {
+            return Ok(());
+        }
+        let batch = record_batch(&self.schema, &self.ticker, bars)?;
+        self.writer.write(&batch)?;
+        self.writer.flush()
+    }
+
+    /// Writes the footer and hands back the output.
+    pub fn finish(self) -> Result<W, ParquetError> {
+        self.writer.into_inner()
+    }
 }
 
 /// The bars as one record batch of [`bar_schema`], built column by column.

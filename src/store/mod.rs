@@ -27,8 +27,8 @@ use crate::model::{Bar, Basis, Ticker, Timeframe, period_of};
 use crate::ranges::{DateRange, union};
 
 pub use codec::{
-    KEY_ADJUSTED, KEY_COVERED, KEY_SCHEMA, KEY_SOURCE, KEY_TICKER, KEY_TIMEFRAME, KEY_VERSION,
-    SCHEMA_VERSION, bar_schema,
+    BarFileWriter, KEY_ADJUSTED, KEY_COVERED, KEY_SCHEMA, KEY_SOURCE, KEY_TICKER, KEY_TIMEFRAME,
+    KEY_VERSION, SCHEMA_VERSION, bar_schema,
 };
 pub use dirname::{ticker_dir, ticker_from_dir};
 pub use error::StoreError;

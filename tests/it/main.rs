@@ -23,6 +23,7 @@ mod client;
 mod conveniences;
 mod crash;
 mod discover;
+mod export;
 mod first_hour;
 mod flat_fallback;
 mod flatfiles;

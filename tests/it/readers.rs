@@ -98,7 +98,7 @@ for path in sorted(glob.glob("data/*/*/*.parquet")):
 
 /// The interpreter of the test's virtual environment, or `None` (with the
 /// reason printed) when there is none outside CI.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     match std::env::var_os(PYTHON_VAR) {
         Some(path) if !path.is_empty() => Some(PathBuf::from(path)),
         _ => {
