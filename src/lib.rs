@@ -29,6 +29,7 @@ mod secret;
 pub mod simulator;
 pub mod sources;
 pub mod store;
+pub mod trades;
 pub mod suggest;
 pub mod ui;
 pub mod universe;

@@ -19,6 +19,8 @@ mod error;
 mod keys;
 mod read;
 mod row;
+// The byte search the trades reader (`crate::trades`) shares.
+pub(crate) use row::find_byte;
 mod s3;
 
 pub use decode::{DayStats, LINE_BUFFER, MAX_LINE, RUN_CAP, TickerRun, decode_day};

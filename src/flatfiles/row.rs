@@ -191,7 +191,7 @@ fn not_a_number(field: &[u8], column: &'static str) -> RowError {
 }
 
 /// The position of the first `needle` in `haystack`, eight bytes at a time.
-pub(super) fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
+pub(crate) fn find_byte(haystack: &[u8], needle: u8) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let pattern = ONES * u64::from(needle);

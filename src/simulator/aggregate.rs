@@ -11,11 +11,12 @@ use crate::calendar::{zone_date_of_ms, zone_midnight_ms};
 use crate::simulator::market::{Bar, BarAccumulator, Market};
 use crate::simulator::path::day_number;
 use crate::simulator::reference::TickerInfo;
+use crate::simulator::trades::{bars_from_trades, day_trades, has_trades};
 
 pub use crate::model::Timespan;
 
 /// The width of one unit in ms for minute and hour; `None` for calendar units
-/// (and for seconds, which the simulator does not serve: its base is minutes).
+/// (and for seconds, served only for the tickers with trades, from their trades).
 fn fixed_ms(timespan: Timespan) -> Option<i64> {
     match timespan {
         Timespan::Minute | Timespan::Hour => timespan.fixed_millis(),
@@ -66,7 +67,9 @@ pub struct AggPage {
 /// The bars of `q` for `info`, ascending, capped at `q.limit` base aggregates.
 pub fn range_aggregates(market: &Market, info: &TickerInfo, q: &AggQuery) -> AggPage {
     let mut pager = Pager::new(q.limit);
-    if q.multiplier > 0 && q.timespan != Timespan::Second {
+    if q.multiplier > 0 && q.timespan == Timespan::Second && has_trades(info) {
+        seconds(info, q, 1_000 * i64::from(q.multiplier), &mut pager);
+    } else if q.multiplier > 0 && q.timespan != Timespan::Second {
         match fixed_ms(q.timespan) {
             Some(unit_ms) => intraday(
                 market,
@@ -168,6 +171,44 @@ fn intraday(market: &Market, info: &TickerInfo, q: &AggQuery, width: i64, pager:
         }
     }
     pager.offer(&acc, window, window + width);
+}
+
+/// Second multiples, for the tickers with trades: the day's trades aggregated
+/// into windows of `width` ms (unadjusted: trades carry no adjustment).
+fn seconds(info: &TickerInfo, q: &AggQuery, width: i64, pager: &mut Pager) {
+    let zone = info.asset_class.day_zone();
+    let from_ms = match q.from {
+        RangeBound::Date(d) => zone_midnight_ms(zone, d),
+        RangeBound::Millis(ms) => ms,
+    };
+    let to_ms = match q.to {
+        RangeBound::Date(d) => zone_midnight_ms(zone, d + Duration::days(1)) - 1,
+        RangeBound::Millis(ms) => ms,
+    };
+    let start = from_ms.div_euclid(width) * width;
+    if to_ms < start {
+        return;
+    }
+    let end = to_ms.div_euclid(width) * width + width;
+    let Some((first, last)) = listed_span(
+        info,
+        zone_date_of_ms(zone, start),
+        zone_date_of_ms(zone, end - 1),
+    ) else {
+        return;
+    };
+    for day in first.iter_days().take_while(|d| *d <= last) {
+        for bar in bars_from_trades(&day_trades(info, day), width) {
+            if bar.t < start || bar.t >= end {
+                continue;
+            }
+            let mut acc = BarAccumulator::default();
+            acc.push(&bar);
+            if !pager.offer(&acc, bar.t, bar.t + width) {
+                return;
+            }
+        }
+    }
 }
 
 /// Day and longer: calendar windows in the day zone, built from day bars.

@@ -182,8 +182,22 @@ pub fn round_price(class: AssetClass, p: f64) -> f64 {
     round_to(p, decimals).max(1.0 / pow10(decimals))
 }
 
-/// Calls `sink` with the unadjusted minute bars of `date`, ascending.
+/// Calls `sink` with the unadjusted minute bars of `date`, ascending. For the
+/// tickers with trades ([`super::trades::TRADE_TICKERS`]) they are the
+/// aggregation of the day's trades; for the others, the minute model's.
 pub fn generate_day(info: &TickerInfo, date: NaiveDate, sink: &mut impl FnMut(Bar)) {
+    if super::trades::has_trades(info) {
+        super::trades::minute_bars_from_trades(info, date)
+            .into_iter()
+            .for_each(sink);
+    } else {
+        generate_template_day(info, date, sink);
+    }
+}
+
+/// Calls `sink` with the minute model's unadjusted minute bars of `date`,
+/// ascending (the templates of the trades of tickers that have trades).
+pub fn generate_template_day(info: &TickerInfo, date: NaiveDate, sink: &mut impl FnMut(Bar)) {
     let Some(layout) = day_layout(info, date) else {
         return;
     };

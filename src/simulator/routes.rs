@@ -47,6 +47,7 @@ pub(crate) fn router() -> Router<Arc<SimState>> {
         .route("/v3/reference/tickers/types", get(ticker_types))
         .route("/v3/reference/options/contracts", get(contracts))
         .route("/v3/reference/splits", get(splits))
+        .route("/v3/reference/conditions", get(conditions))
         .fallback(not_found)
 }
 
@@ -569,6 +570,21 @@ async fn contracts(State(state): Shared, Query(params): Params) -> Response {
         })
         .collect();
     reference_reply(&state, "/v3/reference/options/contracts", results, next)
+}
+
+/// The stock trade conditions with their update rules (the table the
+/// simulator's trades follow, [`crate::trades::conditions`]).
+async fn conditions(State(state): Shared, Query(params): Params) -> Response {
+    let asset_class = params.get("asset_class").map(String::as_str);
+    let data_type = params.get("data_type").map(String::as_str);
+    if asset_class.is_some_and(|c| c != "stocks") || data_type.is_some_and(|t| t != "trade") {
+        return json_reply(&json!({
+            "results": [], "status": "OK", "count": 0, "request_id": fresh_id(&state)
+        }));
+    }
+    let mut body = crate::trades::conditions::default_conditions_json();
+    body["request_id"] = json!(fresh_id(&state));
+    json_reply(&body)
 }
 
 async fn splits(State(state): Shared, Query(params): Params) -> Response {

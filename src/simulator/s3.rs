@@ -23,6 +23,7 @@ use chrono::{Datelike, Days, NaiveDate};
 
 use super::flatfiles::{FlatDataset, FlatKind, day_key, has_file, parse_key, write_day_gz};
 use super::market::Market;
+use super::trades::{parse_trades_key, write_trades_gz};
 
 /// The bucket, as on Polygon's server.
 pub const BUCKET: &str = "flatfiles";
@@ -62,7 +63,9 @@ impl S3State {
 
     /// The bytes of an existing day file, made once.
     fn file(&self, key: &str) -> Option<Bytes> {
-        let (dataset, kind, date) = parse_key(key)?;
+        let day = parse_key(key).map(|(dataset, kind, date)| (dataset, Some(kind), date));
+        let trades = || parse_trades_key(key).map(|date| (FlatDataset::UsStocksSip, None, date));
+        let (dataset, kind, date) = day.or_else(trades)?;
         if !self.exists(dataset, date) {
             return None;
         }
@@ -75,7 +78,14 @@ impl S3State {
             .as_ref()
             .map(|o| o.iter().map(String::as_str).collect());
         let mut out = Vec::new();
-        write_day_gz(&self.market, dataset, kind, date, only.as_deref(), &mut out).ok()?;
+        match kind {
+            Some(kind) => {
+                write_day_gz(&self.market, dataset, kind, date, only.as_deref(), &mut out).ok()?;
+            }
+            None => {
+                write_trades_gz(&self.market, date, only.as_deref(), &mut out).ok()?;
+            }
+        }
         let bytes = Bytes::from(out);
         self.lock().insert(key.to_owned(), bytes.clone());
         Some(bytes)
@@ -153,7 +163,10 @@ async fn object(
             "The specified key does not exist.",
         );
     };
-    let date = parse_key(&key).map_or(state.today, |(_, _, d)| modified(d));
+    let date = parse_key(&key)
+        .map(|(_, _, d)| d)
+        .or_else(|| parse_trades_key(&key))
+        .map_or(state.today, modified);
     let last_modified = date.format("%a, %d %b %Y 11:00:00 GMT").to_string();
     let headers = [
         (header::CONTENT_TYPE, "application/x-gzip".to_owned()),
