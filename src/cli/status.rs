@@ -221,7 +221,7 @@ pub(super) async fn run_status(context: &Context, args: StatusArgs) -> Result<Ex
         counts.running,
         counts.done,
         counts.failed,
-        library.db.display()
+        library.db
     );
     for job in &failed {
         outln!(
@@ -387,7 +387,7 @@ impl SummaryView<'_> {
             counts.running,
             counts.done,
             counts.failed,
-            self.library.db.display()
+            self.library.db
         );
         if counts.failed > 0 {
             outln!("  the failed ones: finpipe jobs list --state failed");
