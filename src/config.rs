@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::jobs::{DbLocation, InvalidLocation};
 use crate::polygon::{RateLimit, without_credentials};
 pub use crate::secret::Secret;
 
@@ -83,6 +84,11 @@ pub enum ConfigError {
         origin: Origin,
         reason: String,
     },
+    #[error("invalid job table --db (from {origin}): {source}")]
+    Db {
+        origin: Origin,
+        source: InvalidLocation,
+    },
 }
 
 impl Environment {
@@ -146,7 +152,9 @@ pub struct Config {
     pub flatfiles_url: Setting<String>,
     pub concurrency: Setting<usize>,
     pub data_dir: Setting<PathBuf>,
-    pub db: Setting<PathBuf>,
+    /// The job table: a SQLite file, or a PostgreSQL URL (shown with its
+    /// password masked).
+    pub db: Setting<DbLocation>,
     /// URLs whose `user:password@` was dropped ("the API URL (from flag
     /// --api-url)"), for a warning: finpipe never sends or prints them.
     pub credentials_dropped: Vec<String>,
@@ -193,8 +201,18 @@ impl Config {
                 env.lookup(&["FINPIPE_DB"])
                     .map(|(v, o)| (PathBuf::from(v), o))
             });
+        let db = match db {
+            Some((value, origin)) => match DbLocation::parse(&value) {
+                Ok(location) => Some((location, origin)),
+                Err(source) => return Err(ConfigError::Db { origin, source }),
+            },
+            None => None,
+        };
         // finpipe's own state lives in the library's hidden state folder.
-        let db = Setting::or_default(db, crate::store::default_db_path(&data_dir.value));
+        let db = Setting::or_default(
+            db,
+            DbLocation::Sqlite(crate::store::default_db_path(&data_dir.value)),
+        );
 
         // A `user:password@` in a URL is never sent (the API key and the S3
         // keys authenticate), so it is dropped here, before anything could
@@ -400,7 +418,10 @@ mod tests {
         assert!(c.api_key.value.is_none());
         assert_eq!(c.api_url.value, DEFAULT_API_URL);
         assert_eq!(c.rate_limit.value, RateLimit::per_minute(5));
-        assert_eq!(c.db.value, PathBuf::from("data/.finpipe/finpipe.db"));
+        assert_eq!(
+            c.db.value,
+            DbLocation::Sqlite("data/.finpipe/finpipe.db".into())
+        );
     }
 
     #[test]
@@ -410,20 +431,53 @@ mod tests {
             ..Overrides::default()
         };
         let c = Config::resolve(&flags, &env(&[], &[])).unwrap();
-        assert_eq!(c.db.value, PathBuf::from("lib/.finpipe/finpipe.db"));
+        assert_eq!(
+            c.db.value,
+            DbLocation::Sqlite("lib/.finpipe/finpipe.db".into())
+        );
         assert_eq!(c.db.origin, Origin::Default);
 
         let e = env(&[("FINPIPE_DB", "jobs.db")], &[]);
         let c = Config::resolve(&flags, &e).unwrap();
-        assert_eq!(c.db.value, PathBuf::from("jobs.db"));
+        assert_eq!(c.db.value, DbLocation::Sqlite("jobs.db".into()));
         assert_eq!(c.db.origin, Origin::Env("FINPIPE_DB".into()));
         let flags = Overrides {
             db: Some("flag.db".into()),
             ..flags
         };
         let c = Config::resolve(&flags, &e).unwrap();
-        assert_eq!(c.db.value, PathBuf::from("flag.db"));
+        assert_eq!(c.db.value, DbLocation::Sqlite("flag.db".into()));
         assert_eq!(c.db.origin, Origin::Flag("--db"));
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_and_its_password_never_shows() {
+        let e = env(
+            &[(
+                "FINPIPE_DB",
+                "postgres://finpipe:hunter2@db.example:5432/jobs",
+            )],
+            &[],
+        );
+        let c = Config::resolve(&Overrides::default(), &e).unwrap();
+        assert!(c.db.value.is_postgres());
+        assert_eq!(
+            c.db.value.to_string(),
+            "postgres://finpipe:****@db.example:5432/jobs"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let e = env(
+            &[("FINPIPE_DB", "postgres://u:hunter2@h/db?sslmode=maybe")],
+            &[],
+        );
+        let err = Config::resolve(&Overrides::default(), &e)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("FINPIPE_DB") && err.contains("sslmode"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod model;
 pub mod no_bars;
 mod number;
+mod owner_thread;
 pub mod plan;
 pub mod polygon;
 pub mod ranges;

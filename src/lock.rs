@@ -1,5 +1,9 @@
-//! The run lock: an OS file lock on `<db>.lock` beside the job table, which
-//! the kernel releases when the process dies, even by SIGKILL. With the
+//! The run lock. Beside a SQLite job table it is an OS file lock on
+//! `<db>.lock`, which the kernel releases when the process dies, even by
+//! SIGKILL; on a PostgreSQL job table it is a session-level advisory lock
+//! (`jobs::postgres::advisory`) held on a connection of its own, which the
+//! server releases when that connection closes, so runners on several
+//! machines exclude each other the same way. With the
 //! default job table that is `<data-dir>/.finpipe/finpipe.db.lock`, inside
 //! the library's state folder, never in the library root (dataset readers
 //! such as `pd.read_parquet('data/')` would trip over it there).
@@ -10,10 +14,15 @@
 //! other but not an exclusive runner, and an exclusive runner keeps them out.
 //! The file stays on disk (deleting a lock file races); it holds the last
 //! holder's pid for humans, but only the lock itself is the truth.
+//! [`acquire`] takes either from the table's [`DbLocation`], with the same
+//! modes, the same `wait` and the same [`LockError::Held`].
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use crate::jobs::postgres::advisory::{self, AdvisoryLock};
+use crate::jobs::{DbLocation, ErrorClass, JobError};
 
 /// How the run lock is held.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,23 +37,45 @@ pub enum LockMode {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "another finpipe run holds {path}; wait for it to finish, pass --wait, \
+        "another finpipe run holds {what}; wait for it to finish, pass --wait, \
          or pass --shared to every runner that should drain the job table together"
     )]
-    Held { path: PathBuf },
+    Held { what: String },
     #[error("cannot use the run lock {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot take the run lock of the job table: {source}")]
+    Table { source: JobError },
+}
+
+impl LockError {
+    /// Whether the job table's settings must change (a refused login, a
+    /// database that does not exist), not the lock's state.
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::Table { source } if source.class() == ErrorClass::Configuration)
+    }
 }
 
 /// A held run lock; released when dropped (or when the process dies).
 #[derive(Debug)]
 pub struct RunLock {
-    file: File,
+    held: Held,
     mode: LockMode,
-    path: PathBuf,
+}
+
+/// What holds the lock.
+#[derive(Debug)]
+enum Held {
+    File {
+        file: File,
+        path: PathBuf,
+    },
+    /// Held while its connection is open.
+    Advisory {
+        _connection: AdvisoryLock,
+    },
 }
 
 impl RunLock {
@@ -53,17 +84,23 @@ impl RunLock {
         self.mode
     }
 
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The lock file (`None` for PostgreSQL's advisory lock).
+    pub fn path(&self) -> Option<&Path> {
+        match &self.held {
+            Held::File { path, .. } => Some(path),
+            Held::Advisory { .. } => None,
+        }
     }
 }
 
 impl Drop for RunLock {
     fn drop(&mut self) {
-        // Closing the file releases the lock anyway; unlocking first just
-        // makes the release explicit. Nothing useful can be done on error.
-        let _ = self.file.unlock();
+        // Closing the file (the connection) releases the lock anyway;
+        // unlocking first just makes the release explicit. Nothing useful
+        // can be done on error.
+        if let Held::File { file, .. } = &self.held {
+            let _ = file.unlock();
+        }
     }
 }
 
@@ -74,11 +111,32 @@ pub fn lock_path(db_path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Takes the run lock of the job table at `db_path` (creating the lock file
-/// and its directory if needed). With `wait`, blocks until the lock is free;
+/// Takes the run lock of the job table at `db`: its lock file, or its
+/// advisory lock on PostgreSQL. With `wait`, blocks until the lock is free;
 /// without, fails at once with [`LockError::Held`] if a conflicting holder
-/// exists. Then writes this process's pid into the file.
-pub fn acquire(db_path: &Path, mode: LockMode, wait: bool) -> Result<RunLock, LockError> {
+/// exists.
+pub fn acquire(db: &DbLocation, mode: LockMode, wait: bool) -> Result<RunLock, LockError> {
+    match db {
+        DbLocation::Sqlite(path) => acquire_file(path, mode, wait),
+        DbLocation::Postgres(url) => {
+            let shared = mode == LockMode::Shared;
+            match advisory::acquire(url, shared, wait) {
+                Ok(Some(lock)) => Ok(RunLock {
+                    held: Held::Advisory { _connection: lock },
+                    mode,
+                }),
+                Ok(None) => Err(LockError::Held {
+                    what: format!("the run lock (an advisory lock) of {url}"),
+                }),
+                Err(source) => Err(LockError::Table { source }),
+            }
+        }
+    }
+}
+
+/// Takes the lock file of the SQLite job table at `db_path` (creating it
+/// and its directory if needed), then writes this process's pid into it.
+fn acquire_file(db_path: &Path, mode: LockMode, wait: bool) -> Result<RunLock, LockError> {
     let path = lock_path(db_path);
     let io = |source| LockError::Io {
         path: path.clone(),
@@ -102,7 +160,11 @@ pub fn acquire(db_path: &Path, mode: LockMode, wait: bool) -> Result<RunLock, Lo
     };
     match locked {
         Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Err(LockError::Held { path }),
+        Err(TryLockError::WouldBlock) => {
+            return Err(LockError::Held {
+                what: path.display().to_string(),
+            });
+        }
         Err(TryLockError::Error(source)) => return Err(io(source)),
     }
     // From here on, returning an error drops `file`, which releases the lock.
@@ -110,7 +172,10 @@ pub fn acquire(db_path: &Path, mode: LockMode, wait: bool) -> Result<RunLock, Lo
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.write_all(format!("{}\n", std::process::id()).as_bytes())
         .map_err(io)?;
-    Ok(RunLock { file, mode, path })
+    Ok(RunLock {
+        held: Held::File { file, path },
+        mode,
+    })
 }
 
 #[cfg(test)]
@@ -121,8 +186,8 @@ mod tests {
 
     use super::*;
 
-    fn db(dir: &tempfile::TempDir) -> PathBuf {
-        crate::store::default_db_path(&dir.path().join("data"))
+    fn db(dir: &tempfile::TempDir) -> DbLocation {
+        DbLocation::Sqlite(crate::store::default_db_path(&dir.path().join("data")))
     }
 
     fn is_held(result: Result<RunLock, LockError>) -> bool {
@@ -136,7 +201,7 @@ mod tests {
         let held = acquire(&db, LockMode::Exclusive, false).unwrap();
         assert_eq!(held.mode(), LockMode::Exclusive);
         assert_eq!(
-            held.path(),
+            held.path().unwrap(),
             dir.path().join("data/.finpipe/finpipe.db.lock"),
             "the lock is in the state folder, created if needed"
         );
@@ -170,7 +235,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = db(&dir);
         let held = acquire(&db, LockMode::Exclusive, false).unwrap();
-        let path = held.path().to_owned();
+        let path = held.path().unwrap().to_owned();
         let pid = std::fs::read_to_string(&path).unwrap();
         assert_eq!(pid.trim(), std::process::id().to_string());
         drop(held);

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use clap::Args;
 use finpipe::calendar::market_today;
 use finpipe::engine::{Engine, EngineOptions, RunSummary, StopSignal, wall_ms};
-use finpipe::jobs::{ErrorClass, JobError, JobTable, RunEnd};
+use finpipe::jobs::{DbLocation, ErrorClass, JobError, JobTable, RunEnd, library_db};
 use finpipe::lock::{LockError, LockMode, RunLock, acquire};
 use finpipe::model::{Basis, Ticker, Timeframe, parse_timeframes};
 use finpipe::no_bars;
@@ -22,7 +22,7 @@ use finpipe::polygon::RateLimit;
 use finpipe::ranges::DateRange;
 use finpipe::reindex::{Reconciled, reconcile};
 use finpipe::sources::{SourceChoice, Unreachable};
-use finpipe::store::{DB_FILE, MigrateDb, Store, default_db_path, migrate_state};
+use finpipe::store::{DB_FILE, MigrateDb, Store, migrate_state};
 use finpipe::universe::{Universe, tickers_of};
 
 use super::progress::Bars;
@@ -248,7 +248,8 @@ pub(super) struct RunOnceArgs {
 /// The library a command works on.
 pub(crate) struct Library {
     pub data_dir: PathBuf,
-    pub db: PathBuf,
+    /// The job table: a SQLite file or a PostgreSQL URL (shown masked).
+    pub db: DbLocation,
     pub basis: Basis,
 }
 
@@ -264,11 +265,7 @@ impl Context {
             config.data_dir.value.clone()
         };
         let default_db = config.db.origin == finpipe::config::Origin::Default;
-        let db = if default_db {
-            default_db_path(&data_dir)
-        } else {
-            config.db.value.clone()
-        };
+        let db = library_db(&data_dir, Some(&config.db.value).filter(|_| !default_db));
         let db = self.migrate_state(&data_dir, db, default_db);
         Library {
             data_dir,
@@ -280,7 +277,7 @@ impl Context {
     /// Moves an older library's own files (job table, lock, staging) into
     /// its state folder, once, before any of them is opened, with a note;
     /// returns the job table to use (the old one if it could not move).
-    fn migrate_state(&self, data_dir: &Path, db: PathBuf, default_db: bool) -> PathBuf {
+    fn migrate_state(&self, data_dir: &Path, db: DbLocation, default_db: bool) -> DbLocation {
         let which = if default_db {
             MigrateDb::Yes
         } else {
@@ -312,7 +309,9 @@ impl Context {
             }
             Err(e) => {
                 let old = data_dir.join(DB_FILE);
-                let fallback = default_db && old.is_file() && !db.exists();
+                let fallback = default_db
+                    && old.is_file()
+                    && db.sqlite_path().is_some_and(|path| !path.exists());
                 output::warn(&format!(
                     "cannot move finpipe's state into its folder: {e}{}",
                     if fallback {
@@ -321,14 +320,17 @@ impl Context {
                         String::new()
                     }
                 ));
-                if fallback { old } else { db }
+                if fallback {
+                    DbLocation::Sqlite(old)
+                } else {
+                    db
+                }
             }
         }
     }
 
     pub(crate) fn open_table(&self, library: &Library) -> Result<JobTable, Failure> {
-        JobTable::open(&library.db)
-            .map_err(|e| Failure::failed(format!("{e} ({})", library.db.display())))
+        JobTable::open_at(&library.db).map_err(|e| table_failure(&e, library))
     }
 
     /// The library for a command that only reads local state (`status`,
@@ -355,9 +357,7 @@ impl Context {
     /// with it: its WAL folded into the file, a failure reported. (A table
     /// dropped on an early return is closed too, silently.)
     pub(crate) fn close_table(&self, table: JobTable, library: &Library) -> Result<(), Failure> {
-        table
-            .close()
-            .map_err(|e| Failure::failed(format!("{e} ({})", library.db.display())))
+        table.close().map_err(|e| table_failure(&e, library))
     }
 
     pub(crate) fn open_store(&self, library: &Library) -> Result<Store, Failure> {
@@ -578,9 +578,8 @@ async fn preview(
 ) -> Result<Exit, Failure> {
     let library = context.library(work.adjusted);
     let mut request = plan_request(context, tickers, work)?;
-    let table_error =
-        |e: finpipe::jobs::JobError| Failure::failed(format!("{e} ({})", library.db.display()));
-    let real = if library.db.is_file() {
+    let table_error = |e: finpipe::jobs::JobError| table_failure(&e, &library);
+    let real = if library.db.may_exist() {
         Some(context.open_table(&library)?)
     } else {
         None
@@ -648,7 +647,7 @@ fn print_preview(preview: &DryRun, library: &Library, table_existed: bool, limit
     }
     outln!(
         "dry run: nothing written; the job table {} {}",
-        library.db.display(),
+        library.db,
         if table_existed {
             "is unchanged"
         } else {
@@ -873,11 +872,7 @@ pub(super) fn read_universe_files(paths: &[PathBuf]) -> Result<Vec<Ticker>, Fail
 
 pub(super) fn print_plan(outcome: &PlanOutcome, library: &Library) {
     print_missing_days(outcome);
-    let line = format!(
-        "planned {} ({})",
-        plan_sentence(outcome),
-        library.db.display()
-    );
+    let line = format!("planned {} ({})", plan_sentence(outcome), library.db);
     if JSON_SUMMARY.load(Ordering::Relaxed) {
         // With --json, stdout carries the JSON summary alone.
         errln!("{line}");
@@ -937,13 +932,37 @@ pub(super) fn take_lock(library: &Library, run: &RunArgs) -> Result<RunLock, Fai
     } else {
         LockMode::Exclusive
     };
-    acquire(&library.db, mode, run.wait).map_err(|e| match e {
-        LockError::Held { .. } => Failure {
-            exit: Exit::Locked,
-            message: e.to_string(),
-        },
-        other => Failure::failed(other.to_string()),
-    })
+    acquire(&library.db, mode, run.wait).map_err(lock_failure)
+}
+
+/// The failure of a run lock that could not be taken: exit 3 when another
+/// run holds it, 2 when the job table's settings must change, else 1.
+pub(super) fn lock_failure(error: LockError) -> Failure {
+    let exit = match &error {
+        LockError::Held { .. } => Exit::Locked,
+        other if other.is_configuration() => Exit::Usage,
+        _ => Exit::Failed,
+    };
+    Failure {
+        exit,
+        message: error.to_string(),
+    }
+}
+
+/// The failure of a job table that could not be opened, read or closed:
+/// exit 2 when its settings must change (a refused login, a database that
+/// does not exist), else 1. Names the table (never a password).
+pub(crate) fn table_failure(error: &JobError, library: &Library) -> Failure {
+    let message = if error.to_string().contains(&library.db.to_string()) {
+        error.to_string()
+    } else {
+        format!("{error} ({})", library.db)
+    };
+    if error.class() == ErrorClass::Configuration {
+        Failure::usage(message)
+    } else {
+        Failure::failed(message)
+    }
 }
 
 /// Runs the queue of `library` and reports.
@@ -1050,7 +1069,7 @@ impl RunHistory {
         let Some(id) = self.id else {
             return;
         };
-        let recorded = JobTable::open(&library.db).and_then(|mut table| {
+        let recorded = JobTable::open_at(&library.db).and_then(|mut table| {
             table.run_finished(id, end, wall_ms())?;
             table.close()
         });

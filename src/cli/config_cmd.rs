@@ -50,7 +50,8 @@ pub(super) fn run(context: &Context) -> Result<Exit, Failure> {
         ),
         (
             "job table",
-            plain(c.db.value.display().to_string(), &c.db.origin),
+            // A PostgreSQL URL's password is masked, like the keys.
+            plain(c.db.value.to_string(), &c.db.origin),
         ),
     ];
     let width = rows

@@ -214,8 +214,9 @@ struct GlobalArgs {
     /// The library's root directory [env: FINPIPE_DATA_DIR; default data]
     #[arg(long, global = true, value_name = "DIR", help_heading = "Library")]
     data_dir: Option<PathBuf>,
-    /// The job table [env: FINPIPE_DB; default <data-dir>/.finpipe/finpipe.db]
-    #[arg(long, global = true, value_name = "FILE", help_heading = "Library")]
+    /// The job table: a SQLite file, or a postgres://user:password@host:5432/db URL shared by
+    /// runners on several machines [env: FINPIPE_DB; default <data-dir>/.finpipe/finpipe.db]
+    #[arg(long, global = true, value_name = "FILE|URL", help_heading = "Library")]
     db: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace) [env: FINPIPE_LOG takes a filter]
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Output")]

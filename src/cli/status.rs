@@ -234,7 +234,7 @@ pub(super) async fn run_status(context: &Context, args: StatusArgs) -> Result<Ex
         counts.running,
         counts.done,
         counts.failed,
-        library.db.display()
+        library.db
     );
     for runner in &runners {
         outln!("  {}", runner_line(runner, now));
@@ -403,7 +403,7 @@ impl SummaryView<'_> {
             counts.running,
             counts.done,
             counts.failed,
-            self.library.db.display()
+            self.library.db
         );
         if counts.failed > 0 {
             outln!("  the failed ones: finpipe jobs list --state failed");

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use finpipe::config::Origin;
+use finpipe::jobs::library_db;
 use finpipe::model::Basis;
-use finpipe::store::default_db_path;
 use finpipe::ui::{BIND_VAR, DEFAULT_BIND, UiSource};
 
 use super::{Context, Exit, Failure, output};
@@ -71,11 +71,7 @@ pub(super) async fn run(context: &Context, args: UiArgs) -> Result<Exit, Failure
         config.data_dir.value.clone()
     };
     let default_db = config.db.origin == Origin::Default;
-    let db = if default_db {
-        default_db_path(&data_dir)
-    } else {
-        config.db.value.clone()
-    };
+    let db = library_db(&data_dir, Some(&config.db.value).filter(|_| !default_db));
     let db = finpipe::ui::job_table_path(&data_dir, db, default_db);
     let mut command_flags = Vec::new();
     if config.data_dir.origin != Origin::Default {
@@ -84,7 +80,8 @@ pub(super) async fn run(context: &Context, args: UiArgs) -> Result<Exit, Failure
     }
     if !default_db {
         command_flags.push("--db".to_owned());
-        command_flags.push(config.db.value.display().to_string());
+        // A URL's password stays out of the commands the page shows.
+        command_flags.push(config.db.value.shown());
     }
     let secrets = [
         &config.api_key.value,
@@ -94,6 +91,7 @@ pub(super) async fn run(context: &Context, args: UiArgs) -> Result<Exit, Failure
     .into_iter()
     .flatten()
     .cloned()
+    .chain(config.db.value.secrets())
     .collect();
     if !data_dir.is_dir() {
         output::warn(&format!(
@@ -125,7 +123,7 @@ pub(super) async fn run(context: &Context, args: UiArgs) -> Result<Exit, Failure
         "library {} ({}), job table {}; read-only. Ctrl-C stops it.",
         data_dir.display(),
         Basis::from_adjusted(args.adjusted).name(),
-        db.display()
+        db
     );
     if args.open
         && let Err(e) = finpipe::ui::open_browser(&url)

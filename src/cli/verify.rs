@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use clap::Args;
 use finpipe::engine::wall_ms;
-use finpipe::lock::{LockError, LockMode, acquire};
+use finpipe::lock::{LockMode, acquire};
 use finpipe::model::{Basis, Ticker, Timeframe};
 use finpipe::plan::PlanError;
 use finpipe::reindex::{reconcile_library, reindex};
 use finpipe::verify::{Coverage, Problem, Report, plan_fixes, verify};
 
-use super::backfill::{Library, RunArgs, drain, print_plan, print_reconciled, take_lock};
+use super::backfill::{
+    Library, RunArgs, drain, lock_failure, print_plan, print_reconciled, take_lock,
+};
 use super::{Context, Exit, Failure};
 
 const REINDEX_EXAMPLES: &str = "\
@@ -38,13 +40,7 @@ pub(super) struct ReindexArgs {
 /// state only: no key, no request.
 pub(super) async fn run_reindex(context: &Context, args: ReindexArgs) -> Result<Exit, Failure> {
     let library = context.existing_library(args.adjusted)?;
-    let _lock = acquire(&library.db, LockMode::Exclusive, args.wait).map_err(|e| match e {
-        LockError::Held { .. } => Failure {
-            exit: Exit::Locked,
-            message: e.to_string(),
-        },
-        other => Failure::failed(other.to_string()),
-    })?;
+    let _lock = acquire(&library.db, LockMode::Exclusive, args.wait).map_err(lock_failure)?;
     let mut table = context.open_table(&library)?;
     let store = context.open_store(&library)?;
     let basis = Basis::from_adjusted(args.adjusted);
@@ -212,7 +208,7 @@ async fn check(
 /// there is no job table yet.
 fn read_coverage(context: &Context, library: &Library) -> Result<Coverage, Failure> {
     let mut coverage = Coverage::new();
-    if !library.db.exists() {
+    if !library.db.may_exist() {
         return Ok(coverage);
     }
     let table = context.open_table(library)?;

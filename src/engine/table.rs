@@ -9,46 +9,30 @@
 //! the file), so a finished command leaves no `-wal` behind and no write is
 //! cut off by the process exiting.
 
-use std::panic::AssertUnwindSafe;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
-
 use crate::jobs::{JobError, JobTable};
+use crate::owner_thread::OwnerThread;
 
-/// A call to run on the table's thread.
-type Call = Box<dyn FnOnce(&mut JobTable) + Send>;
-
-/// The sending side and the thread; dropping it ends the thread and waits
-/// for the table to be closed.
-pub(crate) struct TableThread {
-    /// `None` only while dropping: taken so the thread's queue ends.
-    calls: Option<mpsc::Sender<Call>>,
-    thread: Option<JoinHandle<Result<(), JobError>>>,
-}
+/// The table's thread; dropping it ends the thread and waits for the table
+/// to be closed.
+pub(crate) struct TableThread(OwnerThread<JobTable, Result<(), JobError>>);
 
 impl TableThread {
     /// Starts the thread, which owns `table` from then on and closes it when
     /// the `TableThread` is dropped.
-    pub(crate) fn start(mut table: JobTable) -> std::io::Result<Self> {
-        let (calls, queue) = mpsc::channel::<Call>();
-        let thread = std::thread::Builder::new()
-            .name("finpipe-jobs".into())
-            .spawn(move || {
-                for call in queue {
-                    // A call that panics (a bug) drops its answer, so its
-                    // caller gets `None`; the thread goes on serving the
-                    // others, which can still release their jobs. An open
-                    // transaction is rolled back as it unwinds.
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        call(&mut table);
-                    }));
-                }
-                table.close()
-            })?;
-        Ok(Self {
-            calls: Some(calls),
-            thread: Some(thread),
-        })
+    pub(crate) fn start(table: JobTable) -> std::io::Result<Self> {
+        // A call that panics (a bug) gets no answer; an open transaction is
+        // rolled back as it unwinds, and the thread serves the others, which
+        // can still release their jobs.
+        let thread = OwnerThread::start_with(
+            "finpipe-jobs",
+            move || Ok::<_, std::convert::Infallible>(table),
+            JobTable::close,
+            Ok(()),
+        )?;
+        match thread {
+            Ok(thread) => Ok(Self(thread)),
+            Err(never) => match never {},
+        }
     }
 
     /// Runs `call` on the table's thread and waits for its answer; `None`
@@ -57,28 +41,16 @@ impl TableThread {
         &self,
         call: impl FnOnce(&mut JobTable) -> T + Send + 'static,
     ) -> Option<T> {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let calls = self.calls.as_ref()?;
-        let sent = calls.send(Box::new(move |table: &mut JobTable| {
-            // The caller may have stopped waiting: nothing to do then.
-            let _ = answer.send(call(table));
-        }));
-        sent.ok()?;
-        answered.await.ok()
+        self.0.run(call).await
     }
 }
 
 impl Drop for TableThread {
     fn drop(&mut self) {
-        // Without a sender the queue ends once the calls sent are served.
-        drop(self.calls.take());
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        match thread.join() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("could not close the job table cleanly: {e}"),
-            Err(_) => tracing::warn!("the job table's thread panicked while closing the table"),
+        match self.0.stop() {
+            Some(Ok(())) => {}
+            Some(Err(e)) => tracing::warn!("could not close the job table cleanly: {e}"),
+            None => tracing::warn!("the job table's thread panicked while closing the table"),
         }
     }
 }

@@ -31,6 +31,9 @@ pub enum ErrorClass {
     /// The table cannot work where it is (a SQLite file that cannot use WAL,
     /// on a network file system): move it (`--db`).
     Unsupported,
+    /// The table's settings must change: a server that refuses the user or
+    /// password, a database that does not exist (`--db`).
+    Configuration,
     /// Anything else: a bug in finpipe or in its use of the backend.
     Internal,
 }

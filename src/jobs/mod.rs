@@ -6,8 +6,10 @@
 //!
 //! Everyone (engine, planner, `status`, `jobs`, `verify`) uses the handle
 //! [`JobTable`]; behind it, one [`JobBackend`] does the work. The SQLite file
-//! (WAL) in [`sqlite`] is the first backend; `conformance` is the suite of
-//! behaviours every backend must pass.
+//! (WAL) in [`sqlite`] is the first backend, a PostgreSQL server
+//! ([`postgres`], for runners on several machines) the second; which one is
+//! a [`DbLocation`]. `conformance` is the suite of behaviours every backend
+//! must pass.
 //!
 //! The table is synchronous: every method is one statement or one
 //! transaction. The async engine calls it on a thread of its own. Several
@@ -27,14 +29,20 @@ mod backend;
 #[cfg(test)]
 mod conformance;
 mod error;
+mod location;
+pub mod postgres;
 pub mod runners;
 pub mod sqlite;
+mod stored;
 mod table;
 #[cfg(test)]
 mod tests;
 
 pub use backend::JobBackend;
 pub use error::{BackendError, ErrorClass, JobError, Result};
+pub use location::{
+    DbLocation, InvalidLocation, PgUrl, is_postgres_url, library_db, redact_postgres_url,
+};
 pub use table::{JobTable, ReadSnapshot};
 
 use std::fmt;

@@ -8,10 +8,11 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
+use super::postgres::PgJobs;
 use super::sqlite::SqliteJobs;
 use super::{
-    Closing, CoverageRow, FailReason, Job, JobBackend, JobState, NewJob, Progress, Result, RunEnd,
-    RunRecord, StateCounts, Totals,
+    Closing, CoverageRow, DbLocation, FailReason, Job, JobBackend, JobState, NewJob, Progress,
+    Result, RunEnd, RunRecord, StateCounts, Totals,
 };
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::DateRange;
@@ -48,6 +49,15 @@ impl JobTable {
         Ok(Self::from_backend(Box::new(SqliteJobs::open(path)?)))
     }
 
+    /// Opens the job table at `location`: a SQLite file ([`open`](Self::open))
+    /// or a PostgreSQL database (connected, its schema migrated).
+    pub fn open_at(location: &DbLocation) -> Result<Self> {
+        match location {
+            DbLocation::Sqlite(path) => Self::open(path),
+            DbLocation::Postgres(url) => Ok(Self::from_backend(Box::new(PgJobs::open(url)?))),
+        }
+    }
+
     /// A private in-memory table, for tests.
     pub fn open_in_memory() -> Result<Self> {
         Ok(Self::from_backend(Box::new(SqliteJobs::open_in_memory()?)))
@@ -58,7 +68,8 @@ impl JobTable {
         Self { backend }
     }
 
-    /// Where the table lives, for messages (a file path, `:memory:`).
+    /// Where the table lives, for messages (a file path, `:memory:`, a
+    /// PostgreSQL URL without its password).
     pub fn location(&self) -> &str {
         self.backend.location()
     }

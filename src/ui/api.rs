@@ -51,7 +51,7 @@ impl AppState {
     pub(super) fn new(settings: UiSource, local: Option<SocketAddr>) -> Self {
         let index_html = render_index(
             &settings.data_dir.display().to_string(),
-            &settings.db.display().to_string(),
+            &settings.db.to_string(),
             &settings.version,
         );
         Self {
@@ -188,7 +188,7 @@ fn jobs_body(state: &AppState) -> Result<Value, ApiFail> {
     Ok(json!({
         "now": now,
         "library": settings.data_dir.display().to_string(),
-        "db": settings.db.display().to_string(),
+        "db": settings.db.to_string(),
         "basis": settings.basis.name(),
         "version": settings.version,
         "counts": {
@@ -667,7 +667,7 @@ mod tests {
     fn settings(flags: &[&str], adjusted: bool) -> UiSource {
         UiSource {
             data_dir: "data".into(),
-            db: "data/.finpipe/finpipe.db".into(),
+            db: crate::jobs::DbLocation::Sqlite("data/.finpipe/finpipe.db".into()),
             basis: crate::model::Basis::from_adjusted(adjusted),
             command_flags: flags.iter().map(|f| (*f).to_owned()).collect(),
             secrets: Vec::new(),

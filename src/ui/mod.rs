@@ -39,6 +39,7 @@ use axum::routing::get;
 
 use crate::clock::Clock;
 use crate::config::Secret;
+use crate::jobs::DbLocation;
 use crate::model::Basis;
 
 pub use redact::redact;
@@ -54,8 +55,9 @@ pub const BIND_VAR: &str = "FINPIPE_UI_BIND";
 pub struct UiSource {
     /// The library's root directory (it may not exist yet).
     pub data_dir: PathBuf,
-    /// The job table's file (it may not exist yet; it is never created).
-    pub db: PathBuf,
+    /// The job table: a file (it may not exist yet; it is never created) or
+    /// a PostgreSQL URL (shown with its password masked).
+    pub db: DbLocation,
     /// The library's adjustment basis.
     pub basis: Basis,
     /// The global options every command printed by the page carries, e.g.
@@ -102,11 +104,11 @@ pub fn exposed(addr: &SocketAddr) -> bool {
 /// The job table to read: `db`, or, when it is the default and missing, the
 /// job table an older finpipe kept in the library's root (read where it is:
 /// the page never moves it).
-pub fn job_table_path(data_dir: &Path, db: PathBuf, default_db: bool) -> PathBuf {
-    if default_db && !db.exists() {
+pub fn job_table_path(data_dir: &Path, db: DbLocation, default_db: bool) -> DbLocation {
+    if default_db && db.sqlite_path().is_some_and(|path| !path.exists()) {
         let legacy = data_dir.join(crate::store::DB_FILE);
         if legacy.is_file() {
-            return legacy;
+            return DbLocation::Sqlite(legacy);
         }
     }
     db

@@ -72,8 +72,11 @@ impl Source {
         &self,
         read: impl FnOnce(&JobTable) -> Result<T, JobError>,
     ) -> Result<T, Unavailable> {
-        let db = &self.settings.db;
         let mut slot = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        // A server is connected to as it is; a file only once it exists.
+        let Some(db) = self.settings.db.sqlite_path() else {
+            return self.read_open(&mut slot, None, read);
+        };
         let identity = match file_id(db) {
             Ok(id) => id,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -96,8 +99,19 @@ impl Source {
         if slot.as_ref().is_some_and(|open| open.identity != identity) {
             *slot = None; // replaced since it was opened
         }
+        self.read_open(&mut slot, identity, read)
+    }
+
+    /// Runs `read` on the open job table, opening it first if needed; an
+    /// error drops the connection.
+    fn read_open<T>(
+        &self,
+        slot: &mut Option<OpenTable>,
+        identity: Option<FileId>,
+        read: impl FnOnce(&JobTable) -> Result<T, JobError>,
+    ) -> Result<T, Unavailable> {
         if slot.is_none() {
-            let table = JobTable::open(db).map_err(|e| self.unavailable(&e))?;
+            let table = JobTable::open_at(&self.settings.db).map_err(|e| self.unavailable(&e))?;
             *slot = Some(OpenTable { table, identity });
         }
         let Some(open) = slot.as_ref() else {
@@ -114,7 +128,7 @@ impl Source {
 
     /// The message for a job table that cannot be read.
     fn unavailable(&self, error: &JobError) -> Unavailable {
-        let db = self.settings.db.display();
+        let db = &self.settings.db;
         let message = match error.class() {
             ErrorClass::Busy => format!(
                 "the job table {db} is locked by another process (still busy after 10 s); \

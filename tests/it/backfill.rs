@@ -611,7 +611,7 @@ async fn a_second_run_exits_3_while_the_lock_is_held() {
     let ws = Workspace::for_sim(&sim);
     std::fs::create_dir_all(ws.join("data/.finpipe")).unwrap();
     let held = finpipe::lock::acquire(
-        &ws.join("data/.finpipe/finpipe.db"),
+        &finpipe::jobs::DbLocation::Sqlite(ws.join("data/.finpipe/finpipe.db")),
         finpipe::lock::LockMode::Exclusive,
         false,
     )

@@ -33,6 +33,7 @@ mod flatfiles_stream;
 mod full_disk;
 mod integrity;
 mod network;
+mod postgres;
 mod progress;
 mod readers;
 mod run_history;

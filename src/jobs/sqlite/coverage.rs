@@ -4,9 +4,10 @@
 
 use rusqlite::{Connection, Row, params};
 
-use super::row::{basis_from_sql, basis_to_sql, date_to_sql, range_from_sql};
+use super::row::{basis_to_sql, date_to_sql};
 use super::{immediate, sql};
-use crate::jobs::{CoverageRow, JobError, Result};
+use crate::jobs::stored::{RawCoverage, series_range};
+use crate::jobs::{CoverageRow, Result};
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::{DateRange, union};
 
@@ -56,7 +57,7 @@ pub(super) fn all_coverage(conn: &Connection) -> Result<Vec<CoverageRow>> {
         )
         .map_err(sql("preparing the coverage listing"))?;
     let rows = stmt
-        .query_map([], RawCoverage::from_row)
+        .query_map([], raw_coverage)
         .map_err(sql("listing coverage"))?;
     let mut out = Vec::new();
     for row in rows {
@@ -138,51 +139,18 @@ pub(super) fn read_series(
     let mut out = Vec::new();
     for row in rows {
         let (start, end) = row.map_err(sql("reading coverage"))?;
-        let range = range_from_sql(&start, &end).map_err(|detail| JobError::CorruptCoverage {
-            series: format!("{ticker} {timeframe} {}", basis.name()),
-            detail,
-        })?;
-        out.push(range);
+        out.push(series_range(ticker, timeframe, basis, &start, &end)?);
     }
     Ok(out)
 }
 
-/// A coverage row before validation.
-struct RawCoverage {
-    ticker: String,
-    timeframe: String,
-    adjusted: i64,
-    start: String,
-    end: String,
-}
-
-impl RawCoverage {
-    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            ticker: row.get(0)?,
-            timeframe: row.get(1)?,
-            adjusted: row.get(2)?,
-            start: row.get(3)?,
-            end: row.get(4)?,
-        })
-    }
-
-    fn parse(self) -> Result<CoverageRow> {
-        let series = format!(
-            "{} {} adjusted={}",
-            self.ticker, self.timeframe, self.adjusted
-        );
-        let corrupt = |detail: String| JobError::CorruptCoverage {
-            series: series.clone(),
-            detail,
-        };
-        let ticker = Ticker::new(self.ticker).map_err(|e| corrupt(e.to_string()))?;
-        let timeframe = self
-            .timeframe
-            .parse::<Timeframe>()
-            .map_err(|e| corrupt(e.to_string()))?;
-        let basis = basis_from_sql(self.adjusted).map_err(corrupt)?;
-        let range = range_from_sql(&self.start, &self.end).map_err(corrupt)?;
-        Ok((ticker, timeframe, basis, range))
-    }
+/// Reads a coverage row.
+fn raw_coverage(row: &Row<'_>) -> rusqlite::Result<RawCoverage> {
+    Ok(RawCoverage {
+        ticker: row.get(0)?,
+        timeframe: row.get(1)?,
+        adjusted: row.get(2)?,
+        start: row.get(3)?,
+        end: row.get(4)?,
+    })
 }

@@ -10,7 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::jobs::INSERT_SQL;
 use super::row::{basis_to_sql, date_to_sql, timeframe_list_to_sql};
 use super::{immediate, sql};
-use crate::jobs::{JobError, NewJob, Result};
+use crate::jobs::stored::{ingested_from_sql, targets_from_sql};
+use crate::jobs::{NewJob, Result};
 use crate::model::Ticker;
 
 /// Plans a fan-out (flat-file or grouped-daily) job for `targets`. A new job is inserted pending. The
@@ -102,20 +103,10 @@ pub(super) fn targets(conn: &Connection, job_id: i64) -> Result<Vec<Ticker>> {
     let rows = stmt
         .query_map([job_id], |row| row.get::<_, String>(0))
         .map_err(sql("reading targets"))?;
-    let mut targets = Vec::new();
-    for row in rows {
-        let name = row.map_err(sql("reading targets"))?;
-        match Ticker::new(&name) {
-            Ok(ticker) => targets.push(ticker),
-            Err(e) => {
-                return Err(JobError::Corrupt {
-                    id: job_id,
-                    detail: format!("target {name:?}: {e}"),
-                });
-            }
-        }
-    }
-    Ok(targets)
+    let names = rows
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(sql("reading targets"))?;
+    targets_from_sql(job_id, names)
 }
 
 /// Records that the day file of `dataset`/`kind` on `day` was ingested
@@ -157,12 +148,8 @@ pub(super) fn ingested(
             |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
         )
         .map_err(sql("reading ingested flat files"))?;
-    let mut found = BTreeMap::new();
-    for row in rows {
-        let (day, etag) = row.map_err(sql("reading ingested flat files"))?;
-        if let Ok(day) = day.parse::<NaiveDate>() {
-            found.insert(day, etag);
-        }
-    }
-    Ok(found)
+    let stored = rows
+        .collect::<rusqlite::Result<Vec<(String, String)>>>()
+        .map_err(sql("reading ingested flat files"))?;
+    Ok(ingested_from_sql(stored))
 }

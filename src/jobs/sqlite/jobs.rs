@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::row::{
-    RawJob, basis_to_sql, date_to_sql, job_columns, range_from_sql, timeframe_list_to_sql,
+    RawJob, basis_to_sql, date_to_sql, job_columns, range_from_sql, raw_job, timeframe_list_to_sql,
 };
 use super::{count, count_u64, immediate, sql};
 use crate::jobs::{Job, JobError, JobState, NewJob, Result, StateCounts, Totals};
@@ -114,7 +114,7 @@ pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<Job>> {
         .query_row(
             concat!("SELECT ", job_columns!(), " FROM jobs WHERE id = ?1"),
             [id],
-            RawJob::from_row,
+            raw_job,
         )
         .optional()
         .map_err(sql("reading a job"))?;
@@ -151,10 +151,7 @@ pub(super) fn list(conn: &Connection, state: Option<JobState>, limit: usize) -> 
         ))
         .map_err(sql("preparing the job list"))?;
     let rows = stmt
-        .query_map(
-            params![state.map(JobState::as_str), limit],
-            RawJob::from_row,
-        )
+        .query_map(params![state.map(JobState::as_str), limit], raw_job)
         .map_err(sql("listing jobs"))?;
     let mut jobs = Vec::new();
     for raw in rows {

@@ -7,7 +7,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::coverage::add_coverage_in;
-use super::row::{RawJob, job_columns};
+use super::row::{job_columns, raw_job};
 use super::{immediate, sql};
 use crate::jobs::{Closing, FailReason, Job, Progress, Result};
 
@@ -41,7 +41,7 @@ pub(super) fn claim(
         .prepare_cached(CLAIM_SQL)
         .and_then(|mut claim| {
             claim
-                .query_row(params![owner, now_ms, lease_end], RawJob::from_row)
+                .query_row(params![owner, now_ms, lease_end], raw_job)
                 .optional()
         })
         .map_err(sql("claiming a job"))?;
