@@ -40,12 +40,15 @@ mod verify;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use finpipe::clock::{Clock, NOW_VAR};
 use finpipe::config::{API_KEY_VARS, Config, Environment, Overrides, Secret};
 use finpipe::flatfiles::{FlatFiles, S3Settings};
-use finpipe::polygon::{ApiError, Client, ClientOptions, RetryPolicy};
+use finpipe::jobs::postgres::PgRate;
+use finpipe::jobs::{DbLocation, ErrorClass};
+use finpipe::polygon::{ApiError, Client, ClientOptions, RetryPolicy, SharedRate};
 
 /// Writes command output to stdout. When stdout is closed (the reader of a
 /// pipe went away, as `head` does), the command ends at once with exit 0 and
@@ -349,8 +352,26 @@ impl Context {
             rate_limit: self.config.rate_limit.value,
             timeout: self.config.timeout.value,
             retry,
-            shared_rate: None,
+            shared_rate: self.shared_rate()?,
         })?)
+    }
+
+    /// With a PostgreSQL job table, the rate limit every runner of that table
+    /// shares (kept in its database); with SQLite, none: the process's own
+    /// limiter is the only one.
+    fn shared_rate(&self) -> Result<Option<Arc<dyn SharedRate>>, Failure> {
+        let DbLocation::Postgres(url) = &self.config.db.value else {
+            return Ok(None);
+        };
+        let rate = PgRate::open(url).map_err(|e| {
+            let message = format!("the shared rate limit: {e}");
+            if e.class() == ErrorClass::Configuration {
+                Failure::usage(message)
+            } else {
+                Failure::failed(message)
+            }
+        })?;
+        Ok(Some(Arc::new(rate)))
     }
 }
 

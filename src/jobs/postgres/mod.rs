@@ -23,6 +23,7 @@ mod coverage;
 mod fanout;
 mod jobs;
 mod lifecycle;
+mod rate;
 mod row;
 mod runs;
 pub(crate) mod schema;
@@ -37,6 +38,7 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
+pub use self::rate::PgRate;
 use self::session::{Session, retrying};
 use super::{
     Closing, CoverageRow, ErrorClass, FailReason, Job, JobBackend, JobError, JobState, NewJob,
