@@ -112,6 +112,11 @@ pub(super) struct RunArgs {
     /// Drain the table together with other --shared runners (a shared lock instead of the exclusive one)
     #[arg(long)]
     pub shared: bool,
+    /// How long a claimed job stays this runner's between renewals (every third of it): a
+    /// runner that dies hands its jobs to the others this long after its last renewal
+    /// [default: 5m]
+    #[arg(long, value_name = "DURATION", value_parser = finpipe::config::parse_duration)]
+    pub lease: Option<Duration>,
     #[command(flatten)]
     pub summary: SummaryFormat,
 }
@@ -1118,7 +1123,7 @@ async fn run_engine(
     let options = EngineOptions {
         concurrency: context.config.concurrency.value,
         max_jobs: run.max_jobs,
-        lease: finpipe::jobs::runners::LEASE,
+        lease: run.lease.unwrap_or(finpipe::jobs::runners::LEASE),
         max_attempts: 3,
         retry_delay: context.config.retry_base.value.saturating_mul(10),
         owner,

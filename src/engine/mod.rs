@@ -434,9 +434,11 @@ async fn worker(shared: Arc<Shared>) -> Result<(), EngineError> {
             if shared.options.max_jobs.is_some() {
                 shared.claimed.fetch_sub(1, Ordering::SeqCst);
             }
-            // Pending jobs waiting for a retry time keep the pool alive.
-            let pending = db_no_barrier(&shared, |t| t.counts()).await?.pending;
-            if pending == 0 {
+            // Pending jobs waiting for a retry time keep the pool alive, and
+            // so do running ones: those of another runner come back when its
+            // lease ends if it died, and this runner then takes them over.
+            let counts = db_no_barrier(&shared, |t| t.counts()).await?;
+            if counts.pending == 0 && counts.running == 0 {
                 return Ok(());
             }
             tokio::select! {

@@ -37,6 +37,7 @@ mod postgres;
 mod progress;
 mod readers;
 mod run_history;
+mod runners;
 mod state_dir;
 mod ui;
 mod update;

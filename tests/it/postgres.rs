@@ -8,7 +8,7 @@
 //! the tests say so and return, except under `CI=true`, where they fail.
 
 #[path = "../../src/jobs/postgres/testdb.rs"]
-mod testdb;
+pub mod testdb;
 
 use finpipe::jobs::{DbLocation, JobState, JobTable};
 use finpipe::lock::{LockMode, acquire};

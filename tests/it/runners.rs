@@ -1,0 +1,272 @@
+//! Several runners on one PostgreSQL job table, as on several machines:
+//! three `finpipe run --shared` processes (each its own owner) drain one
+//! plan against a simulator that enforces a rate limit; every job runs once,
+//! no window of the server's clock sees more than the plan's limit, and the
+//! library equals, row for row, the one a single runner writes. A runner
+//! SIGKILLed mid-job hands its jobs to the others once its lease ends. A
+//! 429 seen by one runner pauses them all.
+//!
+//! The runners share one library directory here (a shared disk); the
+//! server comes from `FINPIPE_TEST_POSTGRES` (see `testdb`).
+
+use std::collections::BTreeMap;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use finpipe::simulator::{Fault, FaultKind, SimRateLimit, Simulator};
+
+use crate::common::{Workspace, aggregate_requests, max_in_window, simulator_with};
+use crate::postgres::testdb::{TempDatabase, base_url};
+
+const RANGE: [&str; 6] = [
+    "--timeframes",
+    "1d",
+    "--start",
+    "2024-10-01",
+    "--end",
+    "2024-11-29",
+];
+
+/// `n` active common stocks of the simulator's market.
+fn tickers(sim: &Simulator, n: usize) -> Vec<String> {
+    sim.market()
+        .reference()
+        .tickers()
+        .iter()
+        .filter(|t| t.active && t.type_code.as_deref() == Some("CS") && t.market == "stocks")
+        .take(n)
+        .map(|t| t.ticker.clone())
+        .collect()
+}
+
+/// Plans one REST job per ticker into the table at `db`.
+async fn plan(ws: &Workspace, universe: &str, jobs: usize) {
+    let plan = ws.run(&[&["plan", universe][..], &RANGE].concat()).await;
+    assert_eq!(plan.code, 0, "{plan:?}");
+    assert!(
+        plan.stdout.contains(&format!("planned {jobs} REST jobs")),
+        "{}",
+        plan.stdout
+    );
+}
+
+/// A `finpipe run --shared` process on the workspace's table.
+fn runner(ws: &Workspace, extra: &[&str]) -> tokio::process::Child {
+    ws.command(None, &[&["run", "--shared"][..], extra].concat())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// The `done=` count of a run's summary line.
+fn done(out: &Output) -> u64 {
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split("done=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary line: {out:?}"))
+}
+
+/// The library a single runner with its own SQLite table writes for the
+/// same plan, from the same market.
+async fn reference(
+    sim: &Simulator,
+    symbols: &[&str],
+) -> BTreeMap<(String, String), Vec<finpipe::model::Bar>> {
+    let ws = Workspace::for_sim(sim);
+    let universe = ws.universe("u", symbols);
+    let run = ws
+        .run(&[&["backfill", &universe][..], &RANGE].concat())
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    ws.library("data")
+}
+
+/// How many times each aggregates request was sent.
+fn sent_counts(sim: &Simulator) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for request in aggregate_requests(sim) {
+        *counts.entry(request).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_runners_share_one_rate_limit_and_run_every_job_once() {
+    let Some(base) = base_url() else { return };
+    let db = TempDatabase::new(&base);
+    // The server refuses a sixth request within any second.
+    let sim = simulator_with(|c| {
+        c.rate_limit = Some(SimRateLimit {
+            requests: 5,
+            window: Duration::from_secs(1),
+            retry_after: true,
+        });
+    })
+    .await;
+    let names = tickers(&sim, 24);
+    let symbols: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ws = Workspace::for_sim(&sim)
+        .env("FINPIPE_DB", &db.url)
+        .env("POLYGON_RATE_LIMIT", "5/s");
+    let universe = ws.universe("u", &symbols);
+    plan(&ws, &universe, 24).await;
+
+    let children: Vec<_> = (0..3)
+        .map(|_| runner(&ws, &["--concurrency", "2"]))
+        .collect();
+    let mut outputs = Vec::new();
+    for child in children {
+        outputs.push(child.wait_with_output().await.unwrap());
+    }
+    for out in &outputs {
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert_eq!(
+        outputs.iter().map(done).sum::<u64>(),
+        24,
+        "every job ran once in all"
+    );
+    assert!(
+        outputs.iter().filter(|o| done(o) > 0).count() >= 2,
+        "the runners shared the work: {:?}",
+        outputs.iter().map(done).collect::<Vec<_>>()
+    );
+
+    let requests = sim.requests();
+    let aggregates: Vec<_> = requests.iter().filter(|r| r.is_aggregates()).collect();
+    assert!(
+        aggregates.iter().all(|r| r.status == 200),
+        "no request was refused: {:?}",
+        aggregates
+            .iter()
+            .filter(|r| r.status != 200)
+            .collect::<Vec<_>>()
+    );
+    let counts = sent_counts(&sim);
+    assert_eq!(counts.len(), 24, "{counts:#?}");
+    assert!(counts.values().all(|n| *n == 1), "{counts:#?}");
+    let times: Vec<Duration> = requests.iter().map(|r| r.at).collect();
+    assert!(
+        max_in_window(&times, Duration::from_secs(1)) <= 5,
+        "three runners, one limit of 5 a second"
+    );
+
+    let shared = ws.library("data");
+    sim.clear_requests();
+    assert_eq!(shared, reference(&sim, &symbols).await, "row for row");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_killed_mid_job_hands_its_jobs_over_after_its_lease() {
+    let Some(base) = base_url() else { return };
+    let db = TempDatabase::new(&base);
+    // Slow answers, so the runner to be killed is sure to hold jobs.
+    let sim = simulator_with(|c| c.latency = Duration::from_millis(700)).await;
+    let names = tickers(&sim, 12);
+    let symbols: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ws = Workspace::for_sim(&sim).env("FINPIPE_DB", &db.url);
+    let universe = ws.universe("u", &symbols);
+    plan(&ws, &universe, 12).await;
+
+    let lease = ["--concurrency", "2", "--lease", "3s"];
+    let mut victim = runner(&ws, &lease);
+    // Killed once its first requests are in flight (sent, not answered).
+    for _ in 0..200 {
+        if !aggregate_requests(&sim).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!aggregate_requests(&sim).is_empty(), "the victim started");
+    let held = sent_counts(&sim);
+    victim.start_kill().unwrap();
+    victim.wait().await.unwrap();
+    let others: Vec<_> = (0..2).map(|_| runner(&ws, &lease)).collect();
+    let mut outputs = Vec::new();
+    for child in others {
+        outputs.push(child.wait_with_output().await.unwrap());
+    }
+    for out in &outputs {
+        assert!(out.status.success(), "{out:?}");
+    }
+    // The survivors did every job, the victim's included (after its lease).
+    assert_eq!(outputs.iter().map(done).sum::<u64>(), 12, "{outputs:?}");
+    let status = ws.run(&["status", "--json"]).await;
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["jobs"]["done"], 12, "{json}");
+    assert_eq!(json["jobs"]["running"], 0, "{json}");
+    assert_eq!(json["runners"].as_array().map(Vec::len), Some(0), "{json}");
+    // Nothing twice, but what the victim had asked for without storing it.
+    let counts = sent_counts(&sim);
+    assert_eq!(counts.len(), 12, "{counts:#?}");
+    for (request, n) in &counts {
+        let wanted = if held.contains_key(request) { 2 } else { 1 };
+        assert_eq!(*n, wanted, "{request}: {counts:#?}");
+    }
+    let shared = ws.library("data");
+    sim.clear_requests();
+    assert_eq!(shared, reference(&sim, &symbols).await, "nothing lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_seen_by_one_runner_pauses_the_others() {
+    let Some(base) = base_url() else { return };
+    let db = TempDatabase::new(&base);
+    let sim = simulator_with(|c| c.latency = Duration::from_millis(100)).await;
+    let names = tickers(&sim, 40);
+    let symbols: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ws = Workspace::for_sim(&sim).env("FINPIPE_DB", &db.url);
+    let universe = ws.universe("u", &symbols);
+    plan(&ws, &universe, 40).await;
+
+    let children: Vec<_> = (0..3)
+        .map(|_| runner(&ws, &["--concurrency", "1"]))
+        .collect();
+    // Once all three are sending, one request is answered 429 with
+    // Retry-After: 3; whichever runner gets it, all of them pause.
+    for _ in 0..300 {
+        if aggregate_requests(&sim).len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    sim.inject(Fault::next(
+        FaultKind::TooManyRequests {
+            retry_after: Some(3),
+        },
+        1,
+    ));
+    let mut outputs = Vec::new();
+    for child in children {
+        outputs.push(child.wait_with_output().await.unwrap());
+    }
+    for out in &outputs {
+        assert!(out.status.success(), "{out:?}");
+    }
+    let requests = sim.requests();
+    let refused = requests
+        .iter()
+        .find(|r| r.status == 429)
+        .expect("one request was refused");
+    // Requests already on their way when the 429 came back may arrive just
+    // after it; from then on, nothing for the pause's length.
+    let answered = refused.at + refused.waited;
+    let quiet_from = answered + Duration::from_millis(300);
+    let quiet_to = answered + Duration::from_millis(2_700);
+    let during: Vec<Duration> = requests
+        .iter()
+        .map(|r| r.at)
+        .filter(|at| (quiet_from..quiet_to).contains(at))
+        .collect();
+    assert!(
+        during.is_empty(),
+        "requests during the pause, at {during:?} (429 answered at {answered:?})"
+    );
+    let after = requests.iter().filter(|r| r.at >= quiet_to).count();
+    assert!(after >= 3, "the runners went on after the pause: {after}");
+    assert_eq!(outputs.iter().map(done).sum::<u64>(), 40);
+}
