@@ -115,10 +115,27 @@ pub(super) struct RunArgs {
     /// How long a claimed job stays this runner's between renewals (every third of it): a
     /// runner that dies hands its jobs to the others this long after its last renewal
     /// [default: 5m]
-    #[arg(long, value_name = "DURATION", value_parser = finpipe::config::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
     pub lease: Option<Duration>,
     #[command(flatten)]
     pub summary: SummaryFormat,
+}
+
+/// The shortest `--lease`: a runner renews every third of it, and a lease
+/// that ran out while its runner lives lets another take a job in flight.
+const MIN_LEASE: Duration = Duration::from_secs(10);
+
+/// `--lease`: a duration of at least [`MIN_LEASE`].
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    let lease = finpipe::config::parse_duration(text)?;
+    if lease < MIN_LEASE {
+        return Err(format!(
+            "{text} is too short: a lease must outlast the renewals that keep it (every third of \
+             it) under load; use at least {}s",
+            MIN_LEASE.as_secs()
+        ));
+    }
+    Ok(lease)
 }
 
 /// `--json`: the run's summary line as one JSON object. A command with a
@@ -963,11 +980,7 @@ pub(crate) fn table_failure(error: &JobError, library: &Library) -> Failure {
     } else {
         format!("{error} ({})", library.db)
     };
-    if error.class() == ErrorClass::Configuration {
-        Failure::usage(message)
-    } else {
-        Failure::failed(message)
-    }
+    Failure::of_table(error.class(), message)
 }
 
 /// Runs the queue of `library` and reports.

@@ -111,6 +111,16 @@ impl Failure {
             message: message.into(),
         }
     }
+
+    /// A job table's failure: exit 2 when its settings must change (a
+    /// refused login, a database that does not exist), else 1.
+    pub(crate) fn of_table(class: ErrorClass, message: impl Into<String>) -> Self {
+        if class == ErrorClass::Configuration {
+            Self::usage(message)
+        } else {
+            Self::failed(message)
+        }
+    }
 }
 
 impl From<ApiError> for Failure {
@@ -363,14 +373,8 @@ impl Context {
         let DbLocation::Postgres(url) = &self.config.db.value else {
             return Ok(None);
         };
-        let rate = PgRate::open(url).map_err(|e| {
-            let message = format!("the shared rate limit: {e}");
-            if e.class() == ErrorClass::Configuration {
-                Failure::usage(message)
-            } else {
-                Failure::failed(message)
-            }
-        })?;
+        let rate = PgRate::open(url)
+            .map_err(|e| Failure::of_table(e.class(), format!("the shared rate limit: {e}")))?;
         Ok(Some(Arc::new(rate)))
     }
 }

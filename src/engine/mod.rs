@@ -434,11 +434,14 @@ async fn worker(shared: Arc<Shared>) -> Result<(), EngineError> {
             if shared.options.max_jobs.is_some() {
                 shared.claimed.fetch_sub(1, Ordering::SeqCst);
             }
-            // Pending jobs waiting for a retry time keep the pool alive, and
-            // so do running ones: those of another runner come back when its
-            // lease ends if it died, and this runner then takes them over.
+            // Pending jobs waiting for a retry time keep the pool alive. So
+            // do, for a runner sharing the table, jobs other runners run:
+            // if one of them died, its jobs come back when its lease ends,
+            // and this runner takes them over. (An exclusive runner's
+            // running jobs are all its own.)
             let counts = db_no_barrier(&shared, |t| t.counts()).await?;
-            if counts.pending == 0 && counts.running == 0 {
+            let others_may_fail = !shared.options.exclusive && counts.running > 0;
+            if counts.pending == 0 && !others_may_fail {
                 return Ok(());
             }
             tokio::select! {

@@ -124,8 +124,9 @@ pub trait JobBackend: Send {
     /// kept; for a runner holding the exclusive run lock. Returns how many.
     fn reclaim_orphans(&mut self, now_ms: i64) -> Result<usize>;
 
-    /// Extends the lease of every job `owner` runs to `now_ms + lease_ms`.
-    /// Returns how many.
+    /// Extends the lease of every job `owner` runs to `now_ms + lease_ms`
+    /// and stamps them updated at `now_ms` (the runner's heartbeat, which
+    /// `status` shows). Returns how many.
     fn renew_leases(&mut self, owner: &str, now_ms: i64, lease_ms: i64) -> Result<usize>;
 
     /// Records `progress` of a job `owner` runs and renews its lease to

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use super::Job;
 
-/// The lease runners take on their jobs: a lease ending at `t` was taken
-/// or renewed at `t - LEASE_MS`. Runners renew it every third of a lease.
+/// The lease runners take on their jobs unless told otherwise (`--lease`);
+/// they renew it every third of a lease.
 pub const LEASE: Duration = Duration::from_secs(300);
 
 /// [`LEASE`] in milliseconds, as the table stores times.
@@ -30,7 +30,7 @@ pub struct Runner {
     /// How many running jobs it holds.
     pub jobs: usize,
     /// When it last showed it was alive: its latest lease renewal or job
-    /// update (Unix ms).
+    /// update (Unix ms; runners renew every third of their lease).
     pub last_heartbeat: i64,
     /// When its latest lease ends (Unix ms): past that, its jobs go to the
     /// next runner that claims.
@@ -61,10 +61,7 @@ pub fn runners(running: &[Job]) -> Vec<Runner> {
             tickers: Vec::new(),
         });
         runner.jobs += 1;
-        runner.last_heartbeat = runner
-            .last_heartbeat
-            .max(job.updated_at)
-            .max(job.available_at - LEASE_MS);
+        runner.last_heartbeat = runner.last_heartbeat.max(job.updated_at);
         runner.lease_until = runner.lease_until.max(job.available_at);
         let ticker = job.ticker.as_str();
         if runner.tickers.len() < TICKERS_SHOWN && !runner.tickers.iter().any(|t| t == ticker) {
@@ -159,8 +156,8 @@ mod tests {
         );
         assert_eq!(first.jobs, 3);
         assert_eq!(first.tickers, ["AAPL", "MSFT"], "sorted, once each");
-        // A renewal at 40 000 (lease to 340 000) is later than any update.
-        assert_eq!(first.last_heartbeat, 40_000);
+        // The latest update (a renewal stamps it too), whatever the lease.
+        assert_eq!(first.last_heartbeat, 5_000);
         assert_eq!(first.lease_until, 340_000);
         assert!(!first.expired(339_999));
         assert!(first.expired(340_000));

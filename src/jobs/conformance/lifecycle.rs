@@ -87,6 +87,10 @@ pub(crate) fn renewing_leases_keeps_only_the_renewing_owners_jobs(open: Open<'_>
         (kept.owner.as_deref(), kept.available_at, kept.attempts),
         (Some("one"), 1_900, 1)
     );
+    assert_eq!(
+        kept.updated_at, 1_400,
+        "a renewal is the runner's heartbeat"
+    );
 }
 
 pub(crate) fn progress_is_recorded_and_guarded_by_owner(open: Open<'_>) {

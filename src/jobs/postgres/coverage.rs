@@ -1,9 +1,12 @@
 //! Coverage on PostgreSQL: per series, the date ranges fetched to
 //! completion, stored merged as on SQLite. A change reads the series,
 //! merges in memory and writes them back, a whole flat-file day's thousands
-//! of series in four statements. Writers of the same series queue on a
-//! transaction-level advisory lock per series, taken in one global order
-//! (so two writers never deadlock), which is what SQLite's write lock gives.
+//! of series in four statements. Writers of coverage queue on one
+//! transaction-level advisory lock per job table, which is what SQLite's
+//! write lock gives. (A lock per series ran out of the server's lock table,
+//! `max_locks_per_transaction` × `max_connections` for all sessions
+//! together, at about 12 000 series in one transaction: a flat-file day
+//! of the whole market.)
 
 use std::collections::BTreeMap;
 
@@ -16,14 +19,12 @@ use crate::jobs::{CoverageRow, Result};
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::{DateRange, subtract, union};
 
-/// Locks every (ticker, timeframe) series of the arrays `$1` × `$2` in basis
-/// `$3`, in the order of their keys.
-const LOCK_SQL: &str = "SELECT pg_advisory_xact_lock(k) FROM (
-        SELECT DISTINCT hashtextextended(
-            current_schema() || ' ' || t || ' ' || f || ' ' || $3::BIGINT::TEXT, 0) AS k
-        FROM unnest($1::TEXT[]) AS t, unnest($2::TEXT[]) AS f
-        ORDER BY k) AS keys
-    ORDER BY k";
+/// The advisory lock key (with the schema's hash) that serialises
+/// coverage changes: "fpcv".
+const COVERAGE_LOCK: i32 = 0x6670_6376;
+
+/// Takes the coverage lock for the transaction.
+const LOCK_SQL: &str = super::session::XACT_LOCK;
 
 const READ_SQL: &str = "SELECT ticker, timeframe, start_date, end_date FROM coverage
     WHERE adjusted = $3 AND ticker = ANY($1) AND timeframe = ANY($2)
@@ -127,8 +128,8 @@ fn rewrite(
     let lock = statements
         .get(tx, LOCK_SQL)
         .map_err(pg("preparing the coverage lock"))?;
-    tx.execute(&lock, &key)
-        .map_err(pg("locking the series' coverage"))?;
+    tx.execute(&lock, &[&COVERAGE_LOCK])
+        .map_err(pg("locking coverage"))?;
     let read = statements
         .get(tx, READ_SQL)
         .map_err(pg("preparing the coverage query"))?;

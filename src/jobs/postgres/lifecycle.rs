@@ -87,8 +87,9 @@ pub(super) fn renew_leases(
 ) -> Result<usize> {
     let changed = session
         .execute(
-            "UPDATE jobs SET available_at = $2 WHERE owner = $1 AND state = 'running'",
-            &[&owner, &now_ms.saturating_add(lease_ms)],
+            "UPDATE jobs SET available_at = $2, updated_at = $3
+             WHERE owner = $1 AND state = 'running'",
+            &[&owner, &now_ms.saturating_add(lease_ms), &now_ms],
         )
         .map_err(pg("renewing leases"))?;
     Ok(usize::try_from(changed).unwrap_or(usize::MAX))

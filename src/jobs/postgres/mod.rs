@@ -101,7 +101,20 @@ impl PgJobs {
         self.thread
             .run_blocking(move |session| {
                 session.reconnect_if_closed()?;
-                retrying(session, op)
+                match retrying(session, op) {
+                    // The connection broke under the call (a server restart,
+                    // a network cut): busy, so the caller tries again, on a
+                    // new connection. Doing a call twice is safe: every
+                    // write after a claim is guarded by owner and state, and
+                    // a claim whose answer was lost comes back when its
+                    // lease ends.
+                    Err(error) if session.client.is_closed() => Err(JobError::Backend {
+                        context,
+                        class: ErrorClass::Busy,
+                        source: Box::new(error),
+                    }),
+                    other => other,
+                }
             })
             .unwrap_or_else(|| {
                 Err(JobError::Backend {

@@ -36,7 +36,18 @@ const TABLES: &str = "CREATE TABLE IF NOT EXISTS finpipe_rate_grants (at_ms BIGI
         until_ms BIGINT NOT NULL
     );";
 
-const LOCK: &str = "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))";
+const LOCK: &str = super::session::XACT_LOCK;
+
+/// Whether both tables exist.
+const PRESENT: &str = "SELECT to_regclass('finpipe_rate_grants') IS NOT NULL
+    AND to_regclass('finpipe_rate_pause') IS NOT NULL";
+
+/// A runner that stalls (or freezes with its machine) inside a decision
+/// holds the rate lock every other runner waits for: the server ends its
+/// transaction after 5 s idle, so the others wait that long at most; a
+/// runner waiting more than 10 s for the lock gets an error and asks again.
+const RATE_SETTINGS: &str =
+    "SET lock_timeout = '10s'; SET idle_in_transaction_session_timeout = '5s'";
 const NOW: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 
 /// The shared budget of the runners of one PostgreSQL job table, on a
@@ -64,7 +75,17 @@ impl PgRate {
         let thread = OwnerThread::start_with(
             "finpipe-rate",
             move || {
-                let mut session = Session::connect(&connect, "")?;
+                let mut session = Session::connect(&connect, RATE_SETTINGS)?;
+                // Created only when missing: PostgreSQL checks CREATE on the
+                // schema even for `CREATE … IF NOT EXISTS`.
+                let present: bool = session
+                    .client
+                    .query_one(PRESENT, &[])
+                    .and_then(|row| row.try_get(0))
+                    .map_err(pg("looking for the rate limit's tables"))?;
+                if present {
+                    return Ok(session);
+                }
                 let mut tx = session
                     .client
                     .transaction()
@@ -91,11 +112,13 @@ impl PgRate {
         Ok(Self { thread, location })
     }
 
-    /// Runs `op` in a transaction under the rate lock, on the connection's
-    /// thread; `op` gets the server's time (Unix ms).
+    /// Runs `op` on the connection's thread, in a transaction under the
+    /// rate lock when `locked` (else on its own: one statement needs no
+    /// lock); `op` gets the server's time (Unix ms).
     fn decide<T: Send + 'static>(
         &self,
         action: &'static str,
+        locked: bool,
         op: impl FnOnce(&mut postgres::Transaction<'_>, i64) -> std::result::Result<T, postgres::Error>
         + Send
         + 'static,
@@ -110,7 +133,9 @@ impl PgRate {
                 session.reconnect_if_closed()?;
                 let run = |session: &mut Session| {
                     let mut tx = session.client.transaction()?;
-                    tx.execute(LOCK, &[&RATE_LOCK])?;
+                    if locked {
+                        tx.execute(LOCK, &[&RATE_LOCK])?;
+                    }
                     let now: i64 = tx.query_one(NOW, &[])?.try_get(0)?;
                     let answer = op(&mut tx, now)?;
                     tx.commit()?;
@@ -128,7 +153,9 @@ impl SharedRate for PgRate {
         &self,
         window: Option<(u32, Duration)>,
     ) -> std::result::Result<Option<Duration>, SharedRateError> {
-        self.decide("read", move |tx, now| {
+        // Unlimited: only the pause can hold a request back, and reading it
+        // takes no lock, so runners never queue for each other.
+        self.decide("read", window.is_some(), move |tx, now| {
             let paused: Option<i64> = tx
                 .query_opt("SELECT until_ms FROM finpipe_rate_pause", &[])?
                 .map(|row| row.try_get(0))
@@ -165,7 +192,7 @@ impl SharedRate for PgRate {
 
     fn pause(&self, pause: Duration) -> std::result::Result<(), SharedRateError> {
         let pause = i64::try_from(pause.as_millis()).unwrap_or(i64::MAX);
-        self.decide("updated", move |tx, now| {
+        self.decide("updated", true, move |tx, now| {
             tx.execute(
                 "INSERT INTO finpipe_rate_pause (until_ms) VALUES ($1)
                  ON CONFLICT (only_row)

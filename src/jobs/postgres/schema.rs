@@ -111,6 +111,12 @@ pub(crate) fn version(conn: &mut impl GenericClient) -> std::result::Result<i64,
 /// migration, each under the migration lock; refuses a newer schema.
 pub(crate) fn migrate(session: &mut Session, location: &str) -> Result<()> {
     let known = known_version();
+    // Up to date: nothing to create, so a role without CREATE on the schema
+    // (PostgreSQL checks it even for `CREATE … IF NOT EXISTS`) can use a
+    // table its owner migrated.
+    if current_version(session) == Some(known) {
+        return Ok(());
+    }
     let newer = |found| JobError::NewerSchema {
         location: location.to_owned(),
         found,
@@ -124,11 +130,8 @@ pub(crate) fn migrate(session: &mut Session, location: &str) -> Result<()> {
             source: Box::new(source),
         };
         let mut tx = session.client.transaction().map_err(step)?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))",
-            &[&MIGRATION_LOCK],
-        )
-        .map_err(step)?;
+        tx.execute(super::session::XACT_LOCK, &[&MIGRATION_LOCK])
+            .map_err(step)?;
         tx.batch_execute(VERSION_TABLE).map_err(step)?;
         let current = version(&mut tx).map_err(step)?;
         if current > known {
@@ -143,6 +146,19 @@ pub(crate) fn migrate(session: &mut Session, location: &str) -> Result<()> {
         tx.commit().map_err(step)?;
     }
     Ok(())
+}
+
+/// The stored version, or `None` when there is no version table yet (or
+/// it cannot be read: [`migrate`] then says why).
+fn current_version(session: &mut Session) -> Option<i64> {
+    let exists: Option<String> = session
+        .client
+        .query_one("SELECT to_regclass('finpipe_schema')::TEXT", &[])
+        .ok()?
+        .try_get(0)
+        .ok()?;
+    exists?;
+    version(&mut session.client).ok()
 }
 
 /// The stored version, for [`JobBackend::schema_version`](crate::jobs::JobBackend::schema_version).

@@ -27,6 +27,18 @@ use crate::jobs::{ErrorClass, JobError, PgUrl, Result};
 /// (`connect_timeout`): an unreachable host fails in seconds, not minutes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The server-side TCP keepalives every session asks for: a machine that
+/// dies or drops off the network (no FIN, no RST) is noticed within about a
+/// minute, not the operating system's two hours, so its run lock and its
+/// transactions' locks are released.
+const KEEPALIVES: &str = "SET tcp_keepalives_idle = 30; \
+    SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3";
+
+/// Takes the transaction-level advisory lock `$1` of this job table (the
+/// key's second half is the hash of the schema, so two job tables in one
+/// database have their own locks).
+pub(crate) const XACT_LOCK: &str = "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))";
+
 /// How many times a transaction that lost a serialization or deadlock
 /// conflict is run again before its error is returned (as busy).
 const CONFLICT_RETRIES: u32 = 5;
@@ -60,7 +72,8 @@ impl Statements {
 }
 
 impl Session {
-    /// Connects to `url` and runs `settings` (SQL, e.g. `SET lock_timeout`).
+    /// Connects to `url`, asks for [`KEEPALIVES`] and runs `settings` (SQL,
+    /// e.g. `SET lock_timeout`).
     pub(crate) fn connect(url: &PgUrl, settings: &'static str) -> Result<Self> {
         let client = connect_client(url)?;
         let mut session = Self {
@@ -69,6 +82,10 @@ impl Session {
             url: url.clone(),
             settings,
         };
+        session
+            .client
+            .batch_execute(KEEPALIVES)
+            .map_err(|source| opening(url, source))?;
         if !settings.is_empty() {
             session
                 .client

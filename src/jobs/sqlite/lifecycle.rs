@@ -87,10 +87,10 @@ pub(super) fn renew_leases(
     lease_ms: i64,
 ) -> Result<usize> {
     conn.prepare_cached(
-        "UPDATE jobs SET available_at = ?2
+        "UPDATE jobs SET available_at = ?2, updated_at = ?3
          WHERE owner = ?1 AND state = 'running'",
     )
-    .and_then(|mut update| update.execute(params![owner, now_ms.saturating_add(lease_ms)]))
+    .and_then(|mut update| update.execute(params![owner, now_ms.saturating_add(lease_ms), now_ms]))
     .map_err(sql("renewing leases"))
 }
 
