@@ -37,6 +37,7 @@ mod progress;
 mod readers;
 mod run_history;
 mod state_dir;
+mod trades;
 mod ui;
 mod update;
 mod verify;
