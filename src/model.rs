@@ -103,6 +103,14 @@ pub enum Timespan {
     Month,
     Quarter,
     Year,
+    /// Activity bars built from trades (issue #16): a bar closes once it
+    /// holds `multiplier` trades (`1000t`).
+    Trades,
+    /// … once its volume reaches `multiplier` shares (`50000v`).
+    Volume,
+    /// … once its dollar value (Σ price × size) reaches `multiplier`
+    /// (`1e6usd`, also written `1e6$`).
+    Dollars,
 }
 
 impl Timespan {
@@ -117,7 +125,17 @@ impl Timespan {
             Self::Month => "month",
             Self::Quarter => "quarter",
             Self::Year => "year",
+            // Not Polygon units: activity bars are never asked of the API.
+            Self::Trades => "trades",
+            Self::Volume => "volume",
+            Self::Dollars => "dollars",
         }
+    }
+
+    /// Whether bars of this unit close on activity (trades, volume,
+    /// dollars) rather than on time.
+    pub fn is_activity(self) -> bool {
+        matches!(self, Self::Trades | Self::Volume | Self::Dollars)
     }
 
     /// Parses Polygon's path segment (`minute`, `day`, …; lowercase only).
@@ -147,6 +165,11 @@ impl Timespan {
             Self::Month => "mo",
             Self::Quarter => "q",
             Self::Year => "y",
+            Self::Trades => "t",
+            Self::Volume => "v",
+            // `usd`, not `$`: the name is also a directory name, and `$` is
+            // awkward in shells and globs. `1e6$` is accepted as input.
+            Self::Dollars => "usd",
         }
     }
 
@@ -192,6 +215,14 @@ impl InvalidTimeframe {
         }
     }
 
+    /// An activity bar (`1000t`, `50000v`, `1e6$`) whose notation is wrong.
+    fn activity(given: &str, why: &str) -> Self {
+        Self {
+            given: given.to_owned(),
+            hint: format!(" ({why})"),
+        }
+    }
+
     fn new(given: &str) -> Self {
         let hint = nearest(given, COMMON_TIMEFRAMES.iter().copied())
             .map(|s| format!(" (did you mean {s:?}?)"))
@@ -220,6 +251,26 @@ impl Timeframe {
             .fixed_millis()
             .map(|unit| unit * i64::from(self.multiplier))
     }
+
+    /// Whether this is an activity bar (`1000t`, `50000v`, `1e6usd`), built
+    /// from trades only.
+    pub fn is_activity(self) -> bool {
+        self.timespan.is_activity()
+    }
+
+    /// Whether the bars lie within a day: fixed widths and activity bars,
+    /// whose period files are months (`YYYY-MM`); daily and longer bars
+    /// have yearly files (`YYYY`).
+    pub fn is_intraday(self) -> bool {
+        self.fixed_millis().is_some() || self.is_activity()
+    }
+
+    /// Whether this series is built from trades whatever the source: second
+    /// bars (REST second aggregates are not part of the library's plan) and
+    /// activity bars. With `--from-trades`, every fixed-width timeframe is.
+    pub fn needs_trades(self) -> bool {
+        self.timespan == Timespan::Second || self.is_activity()
+    }
 }
 
 impl FromStr for Timeframe {
@@ -227,6 +278,9 @@ impl FromStr for Timeframe {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let text = s.trim();
+        if let Some(activity) = activity_timeframe(s, text) {
+            return activity;
+        }
         let digits = text.chars().take_while(char::is_ascii_digit).count();
         let (number, unit) = text.split_at(digits);
         let multiplier: u32 = match number.parse() {
@@ -269,8 +323,40 @@ impl Timeframe {
     }
 }
 
+/// An activity bar's notation (`1000t`, `50000v`, `1e6$`, `1e6usd`), read
+/// by [`crate::trades::InfoBarSpec`]; `None` when `text` is not one (a time
+/// unit). Thresholds above `u32::MAX` (about 4.3e9) are refused.
+fn activity_timeframe(given: &str, text: &str) -> Option<Result<Timeframe, InvalidTimeframe>> {
+    use crate::trades::{Activity, InfoBarSpec};
+    let activity_unit = text.ends_with(['t', 'v', '$']) || text.ends_with("usd");
+    let numeric = text.starts_with(|c: char| c.is_ascii_digit() || c == '-');
+    if !(activity_unit && numeric) {
+        return None;
+    }
+    let spec = match text.parse::<InfoBarSpec>() {
+        Ok(spec) => spec,
+        Err(e) => return Some(Err(InvalidTimeframe::activity(given, e.reason()))),
+    };
+    let Ok(multiplier) = u32::try_from(spec.threshold) else {
+        return Some(Err(InvalidTimeframe::activity(
+            given,
+            "activity bars in the library take thresholds up to 4e9",
+        )));
+    };
+    let timespan = match spec.activity {
+        Activity::Ticks => Timespan::Trades,
+        Activity::Volume => Timespan::Volume,
+        Activity::Dollars => Timespan::Dollars,
+    };
+    Some(Ok(Timeframe::new(multiplier, timespan)))
+}
+
 impl fmt::Display for Timeframe {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_activity() {
+            let threshold = crate::trades::compact_threshold(u64::from(self.multiplier));
+            return write!(f, "{threshold}{}", self.timespan.suffix());
+        }
         write!(f, "{}{}", self.multiplier, self.timespan.suffix())
     }
 }
@@ -387,7 +473,7 @@ pub fn period_of(class: AssetClass, timeframe: Timeframe, timestamp_ms: i64) -> 
 /// The period file holding the bars of `date` (a date in the asset class's
 /// day zone): `YYYY-MM` for intraday timeframes, `YYYY` otherwise.
 pub fn period_of_date(timeframe: Timeframe, date: chrono::NaiveDate) -> String {
-    if timeframe.fixed_millis().is_some() {
+    if timeframe.is_intraday() {
         date.format("%Y-%m").to_string()
     } else {
         date.format("%Y").to_string()
@@ -405,7 +491,7 @@ pub fn period_pieces(
     let mut pieces = Vec::new();
     let mut start = range.start;
     loop {
-        let next = if timeframe.fixed_millis().is_some() {
+        let next = if timeframe.is_intraday() {
             let (y, m) = if start.month() == 12 {
                 (start.year() + 1, 1)
             } else {
@@ -679,5 +765,34 @@ mod spelling_tests {
         assert_eq!(tf("24h"), "24h");
         assert_eq!(tf("1mo"), "1mo");
         assert_eq!(tf("1MO"), "1mo");
+    }
+
+    #[test]
+    fn activity_bars_parse_in_both_dollar_spellings_and_print_for_paths() {
+        for (text, shown) in [
+            ("1000t", "1000t"),
+            ("50000v", "50000v"),
+            ("1e6$", "1e6usd"),
+            ("1e6usd", "1e6usd"),
+            ("1000000$", "1e6usd"),
+            ("2.5e6usd", "2.5e6usd"),
+        ] {
+            let tf: Timeframe = text.parse().unwrap();
+            assert!(
+                tf.is_activity() && tf.is_intraday() && tf.needs_trades(),
+                "{text}"
+            );
+            assert_eq!(tf.fixed_millis(), None);
+            assert_eq!(tf.to_string(), shown);
+            assert_eq!(shown.parse::<Timeframe>().unwrap(), tf);
+        }
+        for bad in ["1.5t", "0v", "1e-6$", "5e9usd"] {
+            let error = bad.parse::<Timeframe>().unwrap_err().to_string();
+            assert!(error.contains(bad), "{error}");
+        }
+        // Period files: months, like minute and second bars.
+        let date = NaiveDate::from_ymd_opt(2024, 11, 4).unwrap();
+        assert_eq!(period_of_date("1000t".parse().unwrap(), date), "2024-11");
+        assert_eq!(period_of_date("1s".parse().unwrap(), date), "2024-11");
     }
 }

@@ -24,7 +24,7 @@ use crate::jobs::{JobError, JobKind, JobTable, NewJob};
 use crate::model::{AssetClass, Basis, Ticker, Timeframe, period_of};
 use crate::ranges::{DateRange, subtract, union};
 use crate::resample::{JobGroup, job_groups};
-use crate::sources::{FlatChoice, SourceChoice, split};
+use crate::sources::{FlatChoice, SourceChoice, built_from_trades, split};
 
 /// What to plan.
 #[derive(Clone, Debug)]
@@ -38,6 +38,9 @@ pub struct PlanRequest {
     pub starts: HashMap<Ticker, NaiveDate>,
     /// Flat files to use, when S3 keys are set and the source is not `rest`.
     pub flat: Option<FlatChoice>,
+    /// `--from-trades`: every second, minute and hour timeframe is built
+    /// from the `trades_v1` day files (second and activity bars always are).
+    pub from_trades: bool,
 }
 
 /// What planning did.
@@ -56,6 +59,10 @@ pub struct PlanOutcome {
     pub missing_days: usize,
     /// Grouped-daily jobs new or widened (one request each, for a whole market).
     pub grouped_jobs: usize,
+    /// Trades jobs new or widened (bars from `trades_v1`, no REST request).
+    pub trades_jobs: usize,
+    /// Distinct trades day files those jobs read.
+    pub trades_days: usize,
     /// Ranges without any session (weekends, holidays), covered without a request.
     pub closed_ranges: usize,
     /// Failed jobs of these tickers put back in the queue.
@@ -74,10 +81,14 @@ impl std::ops::AddAssign for PlanOutcome {
             flat_days,
             missing_days,
             grouped_jobs,
+            trades_jobs,
+            trades_days,
             closed_ranges,
             requeued,
             up_to_date,
         } = other;
+        self.trades_jobs += trades_jobs;
+        self.trades_days += trades_days;
         self.rest_jobs += rest_jobs;
         self.derive_jobs += derive_jobs;
         self.flat_jobs += flat_jobs;
@@ -99,6 +110,17 @@ pub enum PlanError {
     NoTickers,
     #[error("no timeframes given: pass --timeframes, e.g. --timeframes 1m,1d")]
     NoTimeframes,
+    /// Bars from trades were asked for without flat files to read them from.
+    #[error(
+        "{timeframes} {verb} built from trades, which need flat-file access (the trades_v1 day \
+         files): set MASSIVE_S3_ACCESS_KEY and MASSIVE_S3_SECRET_KEY (or POLYGON_S3_*), do not \
+         pass --source rest or --adjusted, or leave {them} out"
+    )]
+    TradesNeedFlatFiles {
+        timeframes: String,
+        verb: &'static str,
+        them: &'static str,
+    },
     #[error(transparent)]
     Jobs(#[from] JobError),
 }
@@ -115,8 +137,22 @@ pub fn plan(
     if request.timeframes.is_empty() {
         return Err(PlanError::NoTimeframes);
     }
+    let (trades_tfs, other_tfs): (Vec<Timeframe>, Vec<Timeframe>) = request
+        .timeframes
+        .iter()
+        .partition(|tf| built_from_trades(**tf, request.from_trades));
+    let trades_choice = match (&request.flat, trades_tfs.is_empty()) {
+        (_, true) => None,
+        (Some(choice), false)
+            if choice.choice != SourceChoice::Rest && !request.basis.is_adjusted() =>
+        {
+            Some(choice)
+        }
+        (_, false) => return Err(trades_need_flat_files(&trades_tfs)),
+    };
     let mut outcome = PlanOutcome::default();
     let mut jobs = Vec::new();
+    let mut trades_jobs: BTreeMap<FlatKey, (Vec<Ticker>, BTreeSet<NaiveDate>)> = BTreeMap::new();
     let mut flat_jobs: BTreeMap<FlatKey, (Vec<Ticker>, BTreeSet<NaiveDate>)> = BTreeMap::new();
     let mut missing_days = BTreeSet::new();
     let mut daily: BTreeMap<GroupedMarket, Vec<(Ticker, Vec<DateRange>)>> = BTreeMap::new();
@@ -141,7 +177,29 @@ pub fn plan(
     // The reads below see one snapshot of the table, taken once.
     let snapshot = table.read_snapshot()?;
     for &(ticker, range) in &wanted {
-        for group in job_groups(&request.timeframes) {
+        if let Some(choice) = trades_choice {
+            let taken = |tf: Timeframe| -> Result<Vec<DateRange>, JobError> {
+                let mut have = table.coverage(ticker, tf, request.basis)?;
+                have.extend(table.open_ranges(ticker, tf, request.basis)?);
+                Ok(union(have))
+            };
+            let mut missing = Vec::new();
+            for &tf in &trades_tfs {
+                missing.push((tf, subtract(range, &taken(tf)?)));
+            }
+            let planned = plan_trades(ticker, &missing, choice);
+            if planned.days.is_empty() && planned.missing.is_empty() {
+                outcome.up_to_date += 1;
+            }
+            closed.extend(planned.closed);
+            missing_days.extend(planned.missing);
+            for (key, days) in planned.days {
+                let entry = trades_jobs.entry(key).or_default();
+                entry.0.push(ticker.clone());
+                entry.1.extend(days);
+            }
+        }
+        for group in job_groups(&other_tfs) {
             let taken = |tf: Timeframe| -> Result<Vec<DateRange>, JobError> {
                 let mut have = table.coverage(ticker, tf, request.basis)?;
                 have.extend(table.open_ranges(ticker, tf, request.basis)?);
@@ -282,7 +340,7 @@ pub fn plan(
     }
     let mut days = BTreeSet::new();
     for (key, (targets, job_days)) in &flat_jobs {
-        let job = key.job(request.basis)?;
+        let job = key.job(JobKind::Flat, request.basis)?;
         if table.insert_fanout(&job, targets, now_ms)? {
             outcome.flat_jobs += 1;
             // One file per dataset, kind (its base timeframe) and day.
@@ -290,6 +348,15 @@ pub fn plan(
         }
     }
     outcome.flat_days = days.len();
+    let mut days = BTreeSet::new();
+    for (key, (targets, job_days)) in &trades_jobs {
+        let job = key.job(JobKind::Trades, request.basis)?;
+        if table.insert_fanout(&job, targets, now_ms)? {
+            outcome.trades_jobs += 1;
+            days.extend(job_days.iter().map(|d| (key.dataset, *d)));
+        }
+    }
+    outcome.trades_days = days.len();
     outcome.missing_days = missing_days.len();
     let rest = jobs.iter().filter(|j| j.kind == JobKind::Rest).count();
     let inserted = table.insert(&jobs, now_ms)?;
@@ -467,11 +534,11 @@ struct FlatKey {
 }
 
 impl FlatKey {
-    fn job(&self, basis: Basis) -> Result<NewJob, PlanError> {
+    fn job(&self, kind: JobKind, basis: Basis) -> Result<NewJob, PlanError> {
         let corrupt = |detail: String| PlanError::Jobs(JobError::Corrupt { id: 0, detail });
         let parse = |tf: &str| tf.parse::<Timeframe>().map_err(|e| corrupt(e.to_string()));
         Ok(NewJob {
-            kind: JobKind::Flat,
+            kind,
             ticker: Ticker::new(self.dataset).map_err(|e| corrupt(e.to_string()))?,
             timeframe: parse(&self.base)?,
             derived: self
@@ -486,6 +553,108 @@ impl FlatKey {
             },
         })
     }
+}
+
+/// The error for bars from trades without flat files to read them from.
+fn trades_need_flat_files(timeframes: &[Timeframe]) -> PlanError {
+    let names: Vec<String> = timeframes.iter().map(ToString::to_string).collect();
+    let one = timeframes.len() == 1;
+    PlanError::TradesNeedFlatFiles {
+        timeframes: names.join(","),
+        verb: if one { "is" } else { "are" },
+        them: if one { "it" } else { "them" },
+    }
+}
+
+/// What one ticker's bars from trades need.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct TradesPlan {
+    /// Job keys (the series wanted on those days, a run of days in one
+    /// period) with the days each reads.
+    days: Vec<(FlatKey, BTreeSet<NaiveDate>)>,
+    /// Ranges without a session and without a file: covered now, per series.
+    closed: Vec<(Ticker, Vec<Timeframe>, DateRange)>,
+    /// Open days whose trades file does not exist (yet): left out, so a
+    /// later run reads them once published.
+    missing: Vec<(Dataset, NaiveDate)>,
+}
+
+/// Plans one ticker's bars from trades: each series' missing days are read
+/// from their `trades_v1` file; days that want the same series and lie in
+/// one period (a month: second, minute, hour and activity bars all have
+/// monthly files) make one job, shared by every ticker wanting the same.
+/// Trades files have no cutoff: a day is read once its file exists, whatever
+/// `--flatfiles-cutoff` says (no other source serves these bars).
+fn plan_trades(
+    ticker: &Ticker,
+    missing: &[(Timeframe, Vec<DateRange>)],
+    choice: &FlatChoice,
+) -> TradesPlan {
+    let dataset = Dataset::for_class(ticker.asset_class());
+    let calendar = dataset.calendar();
+    let files = choice.files.get(&(dataset, FileKind::Trades));
+    let has_file = |d: NaiveDate| files.is_some_and(|f| f.contains(&d));
+    let mut by_day: BTreeMap<NaiveDate, Vec<Timeframe>> = BTreeMap::new();
+    let mut plan = TradesPlan::default();
+    let mut absent = BTreeSet::new();
+    for (tf, gaps) in missing {
+        let mut closed_run: Option<DateRange> = None;
+        for gap in gaps {
+            for day in gap.start.iter_days().take_while(|d| *d <= gap.end) {
+                let closed_day = !has_file(day) && !calendar.is_open(day);
+                if has_file(day) {
+                    by_day.entry(day).or_default().push(*tf);
+                } else if !closed_day {
+                    absent.insert(day);
+                }
+                closed_run = match (closed_run, closed_day) {
+                    (Some(r), true) if r.end.succ_opt() == Some(day) => {
+                        Some(DateRange { end: day, ..r })
+                    }
+                    (run, true) => {
+                        if let Some(r) = run {
+                            plan.closed.push((ticker.clone(), vec![*tf], r));
+                        }
+                        Some(DateRange {
+                            start: day,
+                            end: day,
+                        })
+                    }
+                    (Some(r), false) => {
+                        plan.closed.push((ticker.clone(), vec![*tf], r));
+                        None
+                    }
+                    (None, false) => None,
+                };
+            }
+        }
+        if let Some(r) = closed_run {
+            plan.closed.push((ticker.clone(), vec![*tf], r));
+        }
+    }
+    plan.missing = absent.into_iter().map(|d| (dataset, d)).collect();
+    let mut by_series: BTreeMap<Vec<Timeframe>, BTreeSet<NaiveDate>> = BTreeMap::new();
+    for (day, mut series) in by_day {
+        series.sort();
+        by_series.entry(series).or_default().insert(day);
+    }
+    for (series, days) in by_series {
+        let Some((base, derived)) = series.split_first() else {
+            continue;
+        };
+        for (start, end) in flat_runs(&days, &[], dataset, *base) {
+            let key = FlatKey {
+                dataset: dataset.name(),
+                base: base.to_string(),
+                derived: derived.iter().map(ToString::to_string).collect(),
+                start,
+                end,
+            };
+            plan.days
+                .push((key, days.range(start..=end).copied().collect()));
+        }
+    }
+    plan
 }
 
 /// Cuts sorted flat days into runs for one job each: a run ends where the
@@ -557,5 +726,105 @@ mod tests {
             groups("1m,30s"),
             [("1m".into(), vec![]), ("30s".into(), vec![])]
         );
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn tf(s: &str) -> Timeframe {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn second_and_activity_bars_always_come_from_trades_minutes_only_when_asked() {
+        for (name, always, asked) in [
+            ("1s", true, true),
+            ("30s", true, true),
+            ("1000t", true, true),
+            ("1e6usd", true, true),
+            ("1m", false, true),
+            ("1h", false, true),
+            ("1d", false, false),
+        ] {
+            assert_eq!(built_from_trades(tf(name), false), always, "{name}");
+            assert_eq!(built_from_trades(tf(name), true), asked, "{name}");
+        }
+    }
+
+    #[test]
+    fn trades_days_make_one_job_per_period_and_series_set() {
+        let ko = Ticker::new("KO").unwrap();
+        let mut choice = FlatChoice::default();
+        // Files for Oct 30, 31 and Nov 1 and 4 (Nov 5 not published yet).
+        let files = ["2024-10-30", "2024-10-31", "2024-11-01", "2024-11-04"]
+            .map(d)
+            .into();
+        choice
+            .files
+            .insert((Dataset::UsStocksSip, FileKind::Trades), files);
+        let all = DateRange::new(d("2024-10-30"), d("2024-11-05")).unwrap();
+        // 1s misses every day; 1000t only November.
+        let nov = DateRange::new(d("2024-11-01"), d("2024-11-05")).unwrap();
+        let planned = plan_trades(
+            &ko,
+            &[(tf("1s"), vec![all]), (tf("1000t"), vec![nov])],
+            &choice,
+        );
+        let jobs: Vec<(String, Vec<String>, NaiveDate, NaiveDate, usize)> = planned
+            .days
+            .iter()
+            .map(|(k, days)| {
+                (
+                    k.base.clone(),
+                    k.derived.clone(),
+                    k.start,
+                    k.end,
+                    days.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            jobs,
+            [
+                // October: 1s alone. A month is the period of both series.
+                ("1s".into(), vec![], d("2024-10-30"), d("2024-10-31"), 2),
+                // November: both series, one job, the weekend inside it.
+                (
+                    "1s".into(),
+                    vec!["1000t".into()],
+                    d("2024-11-01"),
+                    d("2024-11-04"),
+                    2
+                ),
+            ]
+        );
+        // The weekend is covered without a file for each series; the open
+        // day without a file (Nov 5) is left out, uncovered.
+        assert_eq!(planned.missing, [(Dataset::UsStocksSip, d("2024-11-05"))]);
+        let weekend = DateRange::new(d("2024-11-02"), d("2024-11-03")).unwrap();
+        assert!(
+            planned
+                .closed
+                .contains(&(ko.clone(), vec![tf("1s")], weekend))
+        );
+        assert!(planned.closed.contains(&(ko, vec![tf("1000t")], weekend)));
+    }
+
+    #[test]
+    fn bars_from_trades_without_flat_files_are_refused_with_the_fix() {
+        let mut table = JobTable::open_in_memory().unwrap();
+        let request = PlanRequest {
+            tickers: vec![Ticker::new("KO").unwrap()],
+            timeframes: parse_timeframes("1s,1d").unwrap(),
+            range: DateRange::new(d("2024-11-01"), d("2024-11-05")).unwrap(),
+            basis: Basis::Unadjusted,
+            starts: HashMap::new(),
+            flat: None,
+            from_trades: false,
+        };
+        let error = plan(&mut table, &request, 0).unwrap_err().to_string();
+        assert!(error.contains("1s is built from trades"), "{error}");
+        assert!(error.contains("MASSIVE_S3_ACCESS_KEY"), "{error}");
     }
 }

@@ -32,6 +32,9 @@ pub struct UpdateRequest {
     /// series starts no later than these, so they are fetched again even
     /// when they were its first days.
     pub lost: Vec<(Ticker, Timeframe, DateRange)>,
+    /// `--from-trades`: fixed-width timeframes are built from trades
+    /// ([`crate::sources::built_from_trades`]).
+    pub from_trades: bool,
 }
 
 /// The plan requests of an update, and what the split check needs.
@@ -66,6 +69,7 @@ impl UpdatePlan {
             basis,
             starts: HashMap::new(),
             flat: None,
+            from_trades: self.requests.iter().any(|r| r.from_trades),
         })
     }
 
@@ -239,6 +243,7 @@ pub fn plan_update(
             basis,
             starts,
             flat: None,
+            from_trades: request.from_trades,
         });
     }
     Ok(plan)

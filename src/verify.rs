@@ -61,7 +61,7 @@ pub struct Report {
 
 /// Whether a timeframe has bars on every open day (intraday and daily).
 fn daily_or_shorter(tf: Timeframe) -> bool {
-    tf.fixed_millis().is_some() || (tf.timespan == Timespan::Day && tf.multiplier == 1)
+    tf.is_intraday() || (tf.timespan == Timespan::Day && tf.multiplier == 1)
 }
 
 /// Checks the series of `tickers` (all when empty) and `timeframe` (all when
@@ -355,6 +355,12 @@ pub fn plan_fixes(
         if derived && has_minutes {
             timeframes.insert(Timeframe::MINUTE);
         }
+        // Series built from trades need the flat files' listing, which a
+        // fix does not make: `backfill` or `update` fetch them again.
+        timeframes.retain(|tf| !tf.needs_trades());
+        if timeframes.is_empty() {
+            continue;
+        }
         let request = PlanRequest {
             tickers: vec![ticker],
             timeframes: timeframes.into_iter().collect(),
@@ -362,6 +368,7 @@ pub fn plan_fixes(
             basis,
             starts: Default::default(),
             flat: None,
+            from_trades: false,
         };
         fixes.outcome += plan(table, &request, now_ms)?;
     }

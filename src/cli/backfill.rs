@@ -32,7 +32,9 @@ use super::{Context, Exit, Failure, output};
 /// Which work to plan: tickers, timeframes, dates, basis.
 #[derive(Debug, Args)]
 pub(super) struct WorkArgs {
-    /// Timeframes, comma-separated: 1m,5m,15m,1h,1d (5m/15m/1h are derived from 1m when 1m is listed)
+    /// Timeframes, comma-separated: 1m,5m,15m,1h,1d (5m/15m/1h are derived from 1m when 1m is
+    /// listed); from trades (flat-file access): seconds 1s,5s,10s,30s and activity bars 1000t
+    /// (trades), 50000v (volume), 1e6usd or 1e6$ (dollars)
     #[arg(long, value_name = "LIST", value_parser = parse_timeframe_list)]
     pub timeframes: TimeframeList,
     /// First day (YYYY-MM-DD)
@@ -847,6 +849,7 @@ fn plan_request(
         basis: Basis::from_adjusted(work.adjusted),
         starts: Default::default(),
         flat: None,
+        from_trades: work.sources.from_trades,
     })
 }
 
@@ -927,13 +930,24 @@ fn print_missing_days(outcome: &PlanOutcome) {
 /// What a plan adds, in words: `1 REST job, 0 flat-file jobs (…), …`.
 fn plan_sentence(outcome: &PlanOutcome) -> String {
     format!(
-        "{} REST job{}, {} flat-file job{} ({} day file{}), {} grouped-daily job{} and {} derive job{}; {} series already up to date; {} failed job{} re-queued",
+        "{} REST job{}, {} flat-file job{} ({} day file{}){}, {} grouped-daily job{} and {} derive job{}; {} series already up to date; {} failed job{} re-queued",
         outcome.rest_jobs,
         plural(outcome.rest_jobs),
         outcome.flat_jobs,
         plural(outcome.flat_jobs),
         outcome.flat_days,
         plural(outcome.flat_days),
+        if outcome.trades_jobs > 0 || outcome.trades_days > 0 {
+            format!(
+                ", {} trades job{} ({} trades file{})",
+                outcome.trades_jobs,
+                plural(outcome.trades_jobs),
+                outcome.trades_days,
+                plural(outcome.trades_days)
+            )
+        } else {
+            String::new()
+        },
         outcome.grouped_jobs,
         plural(outcome.grouped_jobs),
         outcome.derive_jobs,

@@ -221,6 +221,7 @@ pub(super) async fn run(context: &Context, args: DemoArgs) -> Result<Exit, Failu
         sources: SourceArgs {
             source: SourceChoice::Auto,
             cutoff_days: DEMO_CUTOFF_DAYS,
+            from_trades: false,
         },
     };
     let exit = plan_and_drain(&demo, tickers, &work, &RunArgs::default()).await?;

@@ -19,6 +19,12 @@ pub(super) struct SourceArgs {
     /// In auto, days at least this old come from flat files
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub cutoff_days: u64,
+    /// Build second, minute and hour bars from the trades_v1 flat files (every trade, under
+    /// Polygon's condition rules) instead of the aggregates; second bars (1s, 5s…) and activity
+    /// bars (1000t, 50000v, 1e6usd) always are. Needs flat-file access; 1d still comes from
+    /// the day aggregates
+    #[arg(long)]
+    pub from_trades: bool,
 }
 
 /// The flat files the plan may use, or `None` for REST only (with a note
@@ -43,6 +49,7 @@ pub(super) async fn flat_choice(
             timeframes: &request.timeframes,
             range: request.range,
             basis: request.basis,
+            from_trades: request.from_trades,
         },
         args.source,
         args.cutoff_days,

@@ -68,6 +68,7 @@ pub(super) async fn run(context: &Context, mut args: UpdateArgs) -> Result<Exit,
         timeframes: args.timeframes.map(|list| list.0),
         start: args.start,
         basis,
+        from_trades: args.sources.from_trades,
         lost: found
             .lost
             .iter()

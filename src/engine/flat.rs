@@ -29,8 +29,9 @@ use super::{Finish, JobFailure, Shared, db, lease_ms, on_lanes, wall_ms};
 use crate::calendar::complete_days;
 use crate::flatfiles::{Dataset, DayFile, DecodeError, FileKind, FlatFiles};
 use crate::jobs::{Closing, FailReason, Job};
-use crate::model::Ticker;
+use crate::model::{Ticker, Timeframe};
 use crate::sources::FlatChoice;
+use crate::store::Source;
 use crate::store::staging::{StagedDay, StagedWriter};
 
 pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFailure> {
@@ -101,7 +102,12 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
                 }
                 staged.push(path);
             }
-            merge_staged(shared, job, &targets, &staged).await?
+            let series = Series {
+                timeframe: job.timeframe,
+                derived: &job.derived,
+                source: Source::FlatFiles,
+            };
+            merge_staged(shared, job, &targets, &staged, series).await?
         }
     };
     record_flat_coverage(shared, job, &targets).await?;
@@ -139,7 +145,7 @@ pub(super) async fn targets_grew(
 }
 
 /// `job-<id>-<fingerprint of the targets>`.
-fn staging_dir(root: &Path, id: i64, targets: &[Ticker]) -> PathBuf {
+pub(super) fn staging_dir(root: &Path, id: i64, targets: &[Ticker]) -> PathBuf {
     // FNV-1a over the sorted target names: stable across runs and builds.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for ticker in targets {
@@ -151,7 +157,7 @@ fn staging_dir(root: &Path, id: i64, targets: &[Ticker]) -> PathBuf {
 }
 
 /// Removes this job's staging directories other than `keep`.
-fn discard_other_staging(root: &Path, id: i64, keep: &Path) {
+pub(super) fn discard_other_staging(root: &Path, id: i64, keep: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
@@ -217,14 +223,24 @@ async fn stage_day(
     }
 }
 
-/// Merges every target's staged bars into the library, one write per ticker
-/// and period, on as many blocking threads as there are cores. Returns the
-/// new rows.
-async fn merge_staged(
+/// What staged days hold and where their bars go: the series staged, the
+/// timeframes derived from it, and the source recorded in the files.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Series<'a> {
+    pub(super) timeframe: Timeframe,
+    pub(super) derived: &'a [Timeframe],
+    pub(super) source: Source,
+}
+
+/// Merges every target's staged bars of one series into the library, one
+/// write per ticker and period, on as many blocking threads as there are
+/// cores. Returns the new rows.
+pub(super) async fn merge_staged(
     shared: &Arc<Shared>,
     job: &Job,
     targets: &[Ticker],
     staged: &[PathBuf],
+    series: Series<'_>,
 ) -> Result<u64, JobFailure> {
     if staged.is_empty() || targets.is_empty() {
         return Ok(0);
@@ -236,7 +252,7 @@ async fn merge_staged(
             .collect::<Result<_, _>>()?,
     );
     let store = Arc::clone(&shared.store);
-    let (tf, derived) = (job.timeframe, job.derived.clone());
+    let (tf, derived, source) = (series.timeframe, series.derived.to_vec(), series.source);
     let now = shared.options.clock.now();
     let covered = complete_days(job.range, targets[0].asset_class().calendar(), now);
     let rows_new: u64 = on_lanes(targets.to_vec(), move |part| {
@@ -247,7 +263,7 @@ async fn merge_staged(
             for day in days.iter() {
                 day.read_into(ticker.as_str(), &mut bars)?;
             }
-            rows_new += merge_ticker(&store, ticker, tf, &derived, &bars, covered)?;
+            rows_new += merge_ticker(&store, ticker, tf, &derived, &bars, source, covered)?;
         }
         Ok(rows_new)
     })
@@ -260,7 +276,7 @@ async fn merge_staged(
 
 /// Marks the job's days covered for every target, up to the last day whose
 /// session has ended.
-async fn record_flat_coverage(
+pub(super) async fn record_flat_coverage(
     shared: &Arc<Shared>,
     job: &Job,
     targets: &[Ticker],

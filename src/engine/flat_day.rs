@@ -255,7 +255,15 @@ async fn show(
     rows_new += tokio::task::spawn_blocking(move || {
         let mut rows_new = 0;
         for run in &late {
-            rows_new += merge_ticker(&store, &run.ticker, tf, &derived, &run.bars, covered)?;
+            rows_new += merge_ticker(
+                &store,
+                &run.ticker,
+                tf,
+                &derived,
+                &run.bars,
+                Source::FlatFiles,
+                covered,
+            )?;
         }
         if derive {
             let periods = [period].into();
@@ -278,12 +286,13 @@ pub(super) fn merge_ticker(
     tf: Timeframe,
     derived: &[Timeframe],
     bars: &[Bar],
+    source: Source,
     covered: Option<DateRange>,
 ) -> Result<u64, StoreError> {
     if bars.is_empty() {
         return Ok(0);
     }
-    let summary = store.merge_covered(ticker, tf, bars, Source::FlatFiles, covered)?;
+    let summary = store.merge_covered(ticker, tf, bars, source, covered)?;
     if !derived.is_empty() && tf == Timeframe::MINUTE {
         let class = ticker.asset_class();
         let periods: BTreeSet<String> = bars

@@ -25,6 +25,7 @@ mod grouped;
 mod report;
 mod rest;
 mod table;
+mod trades;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -189,6 +190,9 @@ pub(crate) struct Shared {
     claimed: AtomicUsize,
     summary: Mutex<RunSummary>,
     rows_new: AtomicU64,
+    /// The trade conditions' rules, read (or fetched) once per run by the
+    /// first trades job.
+    conditions: tokio::sync::OnceCell<crate::trades::ConditionTable>,
 }
 
 /// The job runner.
@@ -228,6 +232,7 @@ impl Engine {
                 claimed: AtomicUsize::new(0),
                 summary: Mutex::new(RunSummary::default()),
                 rows_new: AtomicU64::new(0),
+                conditions: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -505,6 +510,7 @@ async fn execute(shared: &Arc<Shared>, job: &Job) -> Result<JobOutcome, EngineEr
         JobKind::Derive => derive::run(shared, job).await,
         JobKind::Flat => flat::run(shared, job).await,
         JobKind::Grouped => grouped::run(shared, job).await,
+        JobKind::Trades => trades::run(shared, job).await,
     };
     let owner = shared.options.owner.clone();
     let id = job.id;
@@ -634,6 +640,7 @@ pub fn describe(job: &Job) -> String {
         JobKind::Derive => " derive",
         JobKind::Flat => " flat files",
         JobKind::Grouped => " grouped daily",
+        JobKind::Trades => " from trades",
     };
     format!(
         "#{} {} {}{kind} {}..{}{derived}",

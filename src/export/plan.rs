@@ -188,7 +188,7 @@ impl<'r> Plan<'r> {
     pub(super) fn row_format(&self, ticker: &Ticker) -> RowFormat {
         let class = ticker.asset_class();
         let zone = self.request.zone.unwrap_or_else(|| class.day_zone());
-        let intraday = self.timeframe().fixed_millis().is_some();
+        let intraday = self.timeframe().is_intraday();
         match self.request.layout {
             Layout::Finpipe => RowFormat::polygon(zone),
             Layout::Zipline if intraday => RowFormat::zipline_minute(),

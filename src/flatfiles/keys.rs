@@ -126,16 +126,20 @@ const CRYPTO_FIRST: NaiveDate = date(2013, 11, 1);
 pub enum FileKind {
     MinuteAggs,
     DayAggs,
+    /// Every trade of the day (`trades_v1`, US stocks): read by the trades
+    /// path ([`crate::trades`]), not by the aggregates decoder.
+    Trades,
 }
 
 impl FileKind {
-    pub const ALL: [Self; 2] = [Self::MinuteAggs, Self::DayAggs];
+    pub const ALL: [Self; 3] = [Self::MinuteAggs, Self::DayAggs, Self::Trades];
 
-    /// The key segment (`minute_aggs_v1`, `day_aggs_v1`).
+    /// The key segment (`minute_aggs_v1`, `day_aggs_v1`, `trades_v1`).
     pub fn name(self) -> &'static str {
         match self {
             Self::MinuteAggs => "minute_aggs_v1",
             Self::DayAggs => "day_aggs_v1",
+            Self::Trades => "trades_v1",
         }
     }
 
@@ -144,11 +148,13 @@ impl FileKind {
         Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// The bar width of the file's rows (`1m` or `1d`).
-    pub fn timeframe(self) -> Timeframe {
+    /// The bar width of the file's rows (`1m` or `1d`); `None` for trades,
+    /// which are not bars.
+    pub fn timeframe(self) -> Option<Timeframe> {
         match self {
-            Self::MinuteAggs => Timeframe::MINUTE,
-            Self::DayAggs => Timeframe::DAY,
+            Self::MinuteAggs => Some(Timeframe::MINUTE),
+            Self::DayAggs => Some(Timeframe::DAY),
+            Self::Trades => None,
         }
     }
 }
@@ -175,7 +181,7 @@ pub fn month_prefix(dataset: Dataset, kind: FileKind, year: i32, month: u32) -> 
 }
 
 /// The dataset, kind and date named by a key, or `None` when the key is not a
-/// day file of a known dataset and kind (other kinds such as `trades_v1`,
+/// day file of a known dataset and kind (other kinds such as `quotes_v1`,
 /// folders, stray objects, or a date that disagrees with its folders).
 pub fn parse_key(key: &str) -> Option<(Dataset, FileKind, NaiveDate)> {
     let mut parts = key.split('/');
@@ -253,7 +259,7 @@ mod tests {
     #[test]
     fn foreign_keys_do_not_parse() {
         for key in [
-            "us_stocks_sip/trades_v1/2024/04/2024-04-05.csv.gz",
+            "us_stocks_sip/quotes_v1/2024/04/2024-04-05.csv.gz",
             "us_stocks_sip/minute_aggs_v1/2024/01/",
             "us_stocks_sip/minute_aggs_v1/2024/02/2024-01-02.csv.gz",
             "us_stocks_sip/minute_aggs_v1/2024/01/2024-01-02.csv",

@@ -26,5 +26,5 @@ mod s3;
 pub use decode::{DayStats, LINE_BUFFER, MAX_LINE, RUN_CAP, TickerRun, decode_day};
 pub use error::{DecodeError, FlatFileError};
 pub use keys::{Dataset, DayFile, FileKind, month_prefix, object_key, parse_key};
-pub use read::{CHUNK_QUEUE, DayReader, RUN_QUEUE};
+pub use read::{CHUNK_QUEUE, DayReader, ObjectBytes, RUN_QUEUE};
 pub use s3::{DEFAULT_BUCKET, DEFAULT_REGION, DEFAULT_TIMEOUT, FlatFiles, S3Settings};

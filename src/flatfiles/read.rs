@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectStore};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use super::decode::{DayStats, TickerRun, decode_buffered};
 use super::error::{DecodeError, FlatFileError};
@@ -55,11 +55,48 @@ enum Decoded {
 pub struct DayReader {
     key: String,
     runs: mpsc::Receiver<Decoded>,
-    download: JoinHandle<()>,
+    download: AbortHandle,
     outcome: Option<Result<DayStats, ()>>,
 }
 
+/// The bytes of one object as they download, read on a blocking thread
+/// (`Read`/`BufRead` block until the next chunk arrives). An object that
+/// ends early (fewer bytes than announced) or whose download fails is a read
+/// error naming the key. Dropping it stops the download. For readers other
+/// than the aggregates decoder: the trades path streams `trades_v1` through it.
+pub struct ObjectBytes {
+    reader: ChannelReader,
+    download: AbortHandle,
+}
+
 impl FlatFiles {
+    /// Starts downloading `file`; read its bytes on a blocking thread (they
+    /// are still gzip-compressed). At most [`CHUNK_QUEUE`] chunks wait. Must
+    /// be called within a Tokio runtime.
+    pub fn stream_object(&self, file: &DayFile) -> ObjectBytes {
+        let (chunk_tx, chunk_rx) = mpsc::channel(CHUNK_QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let download: JoinHandle<()> = tokio::spawn(download(
+            Arc::clone(&self.store),
+            Arc::clone(&self.context),
+            file.key.clone(),
+            chunk_tx,
+            Arc::clone(&queued),
+        ));
+        ObjectBytes {
+            reader: ChannelReader {
+                key: file.key.clone(),
+                chunks: chunk_rx,
+                current: Bytes::new(),
+                queued,
+                peak_queued: 0,
+                etag: None,
+                ended: false,
+            },
+            download: download.abort_handle(),
+        }
+    }
+
     /// Starts downloading and decoding `file`; read its runs with
     /// [`DayReader::next_run`]. `want` runs on the decoding thread, once per
     /// run. Must be called within a Tokio runtime.
@@ -68,21 +105,14 @@ impl FlatFiles {
         file: &DayFile,
         want: impl FnMut(&str) -> bool + Send + 'static,
     ) -> DayReader {
-        let (chunk_tx, chunk_rx) = mpsc::channel(CHUNK_QUEUE);
         let (run_tx, run_rx) = mpsc::channel(RUN_QUEUE);
-        let queued = Arc::new(AtomicUsize::new(0));
-        let download = tokio::spawn(download(
-            Arc::clone(&self.store),
-            Arc::clone(&self.context),
-            file.key.clone(),
-            chunk_tx,
-            Arc::clone(&queued),
-        ));
+        let bytes = self.stream_object(file);
+        let download = bytes.download.clone();
         let key = file.key.clone();
         let file = file.clone();
         // The decoder ends by itself when the download or the reader goes away.
         drop(tokio::task::spawn_blocking(move || {
-            decode_chunks(&file, chunk_rx, &queued, want, &run_tx);
+            decode_chunks(&file, bytes, want, &run_tx);
         }));
         DayReader {
             key,
@@ -223,21 +253,12 @@ async fn download(
 /// each run, then the outcome.
 fn decode_chunks(
     file: &DayFile,
-    chunks: mpsc::Receiver<Chunk>,
-    queued: &Arc<AtomicUsize>,
+    mut bytes: ObjectBytes,
     want: impl FnMut(&str) -> bool,
     runs: &mpsc::Sender<Decoded>,
 ) {
-    let mut reader = ChannelReader {
-        key: file.key.clone(),
-        chunks,
-        current: Bytes::new(),
-        queued: Arc::clone(queued),
-        peak_queued: 0,
-        etag: None,
-        ended: false,
-    };
-    let result = decode_buffered(&mut reader, file, want, |run| {
+    let reader = &mut bytes.reader;
+    let result = decode_buffered(&mut *reader, file, want, |run| {
         runs.blocking_send(Decoded::Run(run))
             .map_err(|_| ReaderGone)
     });
@@ -256,6 +277,48 @@ fn decode_chunks(
 
 /// The caller dropped its [`DayReader`].
 struct ReaderGone;
+
+impl ObjectBytes {
+    /// The object's ETag (the GET's), once the first bytes arrived.
+    pub fn etag(&self) -> Option<&str> {
+        self.reader.etag.as_deref()
+    }
+
+    /// The most downloaded bytes that waited for the reader at once.
+    pub fn peak_queued_bytes(&self) -> usize {
+        self.reader.peak_queued
+    }
+}
+
+impl Read for ObjectBytes {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl BufRead for ObjectBytes {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.reader.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.reader.consume(amount);
+    }
+}
+
+impl std::fmt::Debug for ObjectBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectBytes")
+            .field("key", &self.reader.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ObjectBytes {
+    fn drop(&mut self) {
+        self.download.abort();
+    }
+}
 
 /// Blocking reads over the downloaded chunks, without copying them.
 struct ChannelReader {

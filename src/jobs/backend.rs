@@ -80,6 +80,13 @@ pub trait JobBackend: Send {
         etag: &str,
     ) -> Result<()>;
 
+    /// A reference answer cached under `name` (e.g. the trade conditions),
+    /// with when it was fetched (Unix ms); `None` when none was stored.
+    fn cached(&self, name: &str) -> Result<Option<(String, i64)>>;
+
+    /// Stores `body` under `name`, fetched at `now_ms`, replacing what was there.
+    fn store_cached(&mut self, name: &str, body: &str, now_ms: i64) -> Result<()>;
+
     /// The ETags of the ingested day files of `dataset`/`kind` from `from`
     /// through `to`.
     fn ingested(

@@ -335,6 +335,31 @@ pub(crate) fn ingested_etags_are_remembered_and_replaced(open: Open<'_>) {
     );
 }
 
+pub(crate) fn cached_answers_are_stored_replaced_and_kept(open: Open<'_>) {
+    let mut table = handle(open);
+    assert_eq!(table.cached("conditions").unwrap(), None);
+    table.store_cached("conditions", "{\"a\":1}", 10).unwrap();
+    table.store_cached("other", "x", 11).unwrap();
+    assert_eq!(
+        table.cached("conditions").unwrap(),
+        Some(("{\"a\":1}".to_owned(), 10))
+    );
+    // Replaced, not added to; other names untouched.
+    table.store_cached("conditions", "{\"b\":2}", 20).unwrap();
+    assert_eq!(
+        table.cached("conditions").unwrap(),
+        Some(("{\"b\":2}".to_owned(), 20))
+    );
+    assert_eq!(table.cached("other").unwrap(), Some(("x".to_owned(), 11)));
+    // Kept across handles (another process's open).
+    drop(table);
+    let table = handle(open);
+    assert_eq!(
+        table.cached("conditions").unwrap(),
+        Some(("{\"b\":2}".to_owned(), 20))
+    );
+}
+
 pub(crate) fn coverage_merges_removes_and_lists_every_series(open: Open<'_>) {
     let mut table = handle(open);
     let aapl = ticker("AAPL");

@@ -73,24 +73,36 @@ pub enum JobKind {
     /// The grouped-daily answer of one market (its name in `ticker`) for one
     /// date: one request for the daily bars of all the job's target tickers.
     Grouped,
+    /// Trades day files (`trades_v1`) of one dataset (its name in `ticker`),
+    /// a run of days in one period, aggregated into bars of the job's
+    /// timeframe and derived list (every one built from the trades) for
+    /// its target tickers.
+    Trades,
 }
 
 impl JobKind {
-    pub const ALL: [Self; 4] = [Self::Rest, Self::Derive, Self::Flat, Self::Grouped];
+    pub const ALL: [Self; 5] = [
+        Self::Rest,
+        Self::Derive,
+        Self::Flat,
+        Self::Grouped,
+        Self::Trades,
+    ];
 
-    /// The stored name: `rest`, `derive`, `flatfile` or `grouped`.
+    /// The stored name: `rest`, `derive`, `flatfile`, `grouped` or `trades`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Rest => "rest",
             Self::Derive => "derive",
             Self::Flat => "flatfile",
             Self::Grouped => "grouped",
+            Self::Trades => "trades",
         }
     }
 
     /// Whether the job fans out to target tickers (`job_targets`).
     pub fn has_targets(self) -> bool {
-        matches!(self, Self::Flat | Self::Grouped)
+        matches!(self, Self::Flat | Self::Grouped | Self::Trades)
     }
 }
 
@@ -139,7 +151,7 @@ macro_rules! name_impls {
         }
     };
 }
-name_impls!(JobKind, "kind", "rest, derive, flatfile, grouped");
+name_impls!(JobKind, "kind", "rest, derive, flatfile, grouped, trades");
 name_impls!(JobState, "state", "pending, running, done, failed");
 
 /// A job to plan. `derived` are the timeframes computed from `timeframe`'s

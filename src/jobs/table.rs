@@ -118,6 +118,16 @@ impl JobTable {
         self.backend.record_ingested(dataset, kind, day, etag)
     }
 
+    /// See [`JobBackend::cached`].
+    pub fn cached(&self, name: &str) -> Result<Option<(String, i64)>> {
+        self.backend.cached(name)
+    }
+
+    /// See [`JobBackend::store_cached`].
+    pub fn store_cached(&mut self, name: &str, body: &str, now_ms: i64) -> Result<()> {
+        self.backend.store_cached(name, body, now_ms)
+    }
+
     /// See [`JobBackend::ingested`].
     pub fn ingested(
         &self,

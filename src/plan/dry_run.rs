@@ -292,6 +292,7 @@ mod tests {
             basis: Basis::Unadjusted,
             starts: HashMap::new(),
             flat: None,
+            from_trades: false,
         }
     }
 

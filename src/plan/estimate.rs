@@ -93,14 +93,18 @@ impl Estimate {
             }
             JobKind::Grouped => self.grouped_jobs += 1,
             JobKind::Derive => self.derive_jobs += 1,
-            JobKind::Flat => {
+            // A trades job reads day files as a flat-file job does (its
+            // `trades_v1` files), and is counted with them.
+            JobKind::Flat | JobKind::Trades => {
                 self.flat_jobs += 1;
-                let (Some(dataset), Some(kind)) = (
-                    Dataset::from_name(job.ticker),
+                let kind = if job.kind == JobKind::Trades {
+                    Some(FileKind::Trades)
+                } else {
                     FileKind::ALL
                         .into_iter()
-                        .find(|k| k.timeframe() == job.timeframe),
-                ) else {
+                        .find(|k| k.timeframe() == Some(job.timeframe))
+                };
+                let (Some(dataset), Some(kind)) = (Dataset::from_name(job.ticker), kind) else {
                     return;
                 };
                 let first = resume_day(&job).max(dataset.earliest());

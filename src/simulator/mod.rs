@@ -20,6 +20,7 @@ mod routes;
 pub mod s3;
 pub mod server;
 pub mod synthetic;
+pub mod synthetic_trades;
 pub mod trades;
 pub mod world;
 

@@ -9,7 +9,7 @@ use chrono::{Days, NaiveDate};
 use super::FlatChoice;
 use super::SourceChoice;
 use super::Unreachable;
-use crate::flatfiles::{Dataset, FlatFileError, FlatFiles};
+use crate::flatfiles::{Dataset, FileKind, FlatFileError, FlatFiles};
 use crate::jobs::{JobError, JobTable};
 use crate::model::{Basis, Ticker, Timeframe};
 use crate::ranges::DateRange;
@@ -46,6 +46,16 @@ const KEYS: &str = "MASSIVE_S3_ACCESS_KEY and MASSIVE_S3_SECRET_KEY, \
 pub enum SourceError {
     #[error("flat files hold unadjusted prices only: drop --adjusted, or use --source rest")]
     AdjustedFlatFiles,
+    /// Bars from trades asked for where flat files cannot serve them.
+    #[error(
+        "{timeframes} {verb} built from trades, which need flat-file access (the trades_v1 day \
+         files): {fix}"
+    )]
+    TradesNeedFlatFiles {
+        timeframes: String,
+        verb: &'static str,
+        fix: &'static str,
+    },
     #[error("--source flatfiles needs S3 keys for flat files ({KEYS})")]
     NoKeys,
     /// The keys were refused or the settings are wrong: fix the command.
@@ -67,7 +77,10 @@ impl SourceError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Self::AdjustedFlatFiles | Self::NoKeys | Self::Refused(_)
+            Self::AdjustedFlatFiles
+                | Self::TradesNeedFlatFiles { .. }
+                | Self::NoKeys
+                | Self::Refused(_)
         )
     }
 }
@@ -94,6 +107,19 @@ pub struct Wanted<'a> {
     pub timeframes: &'a [Timeframe],
     pub range: DateRange,
     pub basis: Basis,
+    /// `--from-trades` ([`super::built_from_trades`]).
+    pub from_trades: bool,
+}
+
+impl SourceError {
+    fn trades(timeframes: &[Timeframe], fix: &'static str) -> Self {
+        let names: Vec<String> = timeframes.iter().map(ToString::to_string).collect();
+        Self::TradesNeedFlatFiles {
+            timeframes: names.join(","),
+            verb: if timeframes.len() == 1 { "is" } else { "are" },
+            fix,
+        }
+    }
 }
 
 /// The flat files `request` may use under `source`, days at least
@@ -107,6 +133,31 @@ pub async fn flat_choice(
     cutoff_days: u64,
     today: NaiveDate,
 ) -> Result<FlatVerdict, SourceError> {
+    let (trades, others): (Vec<Timeframe>, Vec<Timeframe>) = request
+        .timeframes
+        .iter()
+        .partition(|tf| super::built_from_trades(**tf, request.from_trades));
+    if !trades.is_empty() {
+        if source == SourceChoice::Rest {
+            return Err(SourceError::trades(
+                &trades,
+                "drop --source rest (REST second aggregates are not part of the library's plan)",
+            ));
+        }
+        if request.basis.is_adjusted() {
+            return Err(SourceError::trades(
+                &trades,
+                "trades are unadjusted: drop --adjusted",
+            ));
+        }
+        if flat.is_none() {
+            return Err(SourceError::trades(
+                &trades,
+                "set MASSIVE_S3_ACCESS_KEY and MASSIVE_S3_SECRET_KEY (or POLYGON_S3_ACCESS_KEY \
+                 and POLYGON_S3_SECRET_KEY)",
+            ));
+        }
+    }
     if source == SourceChoice::Rest {
         return Ok(FlatVerdict::RestOnly(None));
     }
@@ -130,7 +181,7 @@ pub async fn flat_choice(
         cutoff,
         ..FlatChoice::default()
     };
-    if last < request.range.start {
+    if last < request.range.start && trades.is_empty() {
         // Every day is recent: REST in auto, whatever the keys.
         return Ok(match flat {
             Some(_) => FlatVerdict::Use(choice),
@@ -143,12 +194,19 @@ pub async fn flat_choice(
         }
         return Ok(FlatVerdict::RestOnly(Some(RestOnly::NoKeys)));
     };
+    // (dataset, kind, last day listed): trades files to the end of the range.
     let mut wanted = HashSet::new();
     for ticker in request.tickers {
-        for group in job_groups(request.timeframes) {
-            if let Some(kind) = FlatChoice::kind_for(group.base) {
-                wanted.insert((Dataset::for_class(ticker.asset_class()), kind));
+        let dataset = Dataset::for_class(ticker.asset_class());
+        for group in job_groups(&others) {
+            if let Some(kind) = FlatChoice::kind_for(group.base)
+                && last >= request.range.start
+            {
+                wanted.insert((dataset, kind, last));
             }
+        }
+        if !trades.is_empty() {
+            wanted.insert((dataset, FileKind::Trades, request.range.end));
         }
     }
     // A listing that fails: in `auto`, refused keys and an unreachable
@@ -170,7 +228,7 @@ pub async fn flat_choice(
             },
         })
     };
-    for (dataset, kind) in wanted {
+    for (dataset, kind, last) in wanted {
         let files = match flat
             .list_range(dataset, kind, request.range.start, last)
             .await

@@ -126,6 +126,15 @@ fn rest_ranges(days: &[NaiveDate], calendar: Calendar) -> Vec<DateRange> {
     ranges
 }
 
+/// Whether `tf` is built from the `trades_v1` day files: second bars and
+/// activity bars always (REST second aggregates are not part of the
+/// library's plan), and, with `--from-trades`, every fixed-width timeframe
+/// (`1m`, `5m`, `1h`…). `1d` and longer never are: they come from the day
+/// aggregates.
+pub fn built_from_trades(tf: Timeframe, from_trades: bool) -> bool {
+    tf.needs_trades() || (from_trades && tf.fixed_millis().is_some())
+}
+
 /// Which days flat files can serve.
 #[derive(Clone, Debug, Default)]
 pub struct FlatChoice {
@@ -134,7 +143,9 @@ pub struct FlatChoice {
     /// The first day considered recent: in `auto`, days from here on come
     /// from REST.
     pub cutoff: NaiveDate,
-    /// The days whose file exists, per dataset and file kind.
+    /// The days whose file exists, per dataset and file kind (trades files
+    /// under [`FileKind::Trades`], listed over the whole range: they have no
+    /// cutoff).
     pub files: HashMap<(Dataset, FileKind), BTreeSet<NaiveDate>>,
     /// Days whose file changed (ETag) since it was ingested: ingested again
     /// even though covered.
@@ -144,7 +155,9 @@ pub struct FlatChoice {
 impl FlatChoice {
     /// The file kind that serves `tf`, if flat files hold it.
     pub fn kind_for(tf: Timeframe) -> Option<FileKind> {
-        FileKind::ALL.into_iter().find(|k| k.timeframe() == tf)
+        FileKind::ALL
+            .into_iter()
+            .find(|k| k.timeframe() == Some(tf))
     }
 }
 

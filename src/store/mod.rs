@@ -53,6 +53,9 @@ pub enum Source {
     Rest,
     FlatFiles,
     Derived,
+    /// Built from the `trades_v1` day files (`--from-trades`, second and
+    /// activity bars).
+    Trades,
 }
 
 impl Source {
@@ -62,6 +65,7 @@ impl Source {
             Self::Rest => "rest",
             Self::FlatFiles => "flatfiles",
             Self::Derived => "derived",
+            Self::Trades => "trades",
         }
     }
 }
@@ -741,7 +745,7 @@ fn sources_with(footer: Option<&Footer>, source: Source) -> BTreeSet<String> {
 fn period_of_file_name(name: &str, tf: Timeframe) -> Option<String> {
     let stem = name.strip_suffix(".parquet")?;
     let digits = |s: &str| s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit());
-    let valid = if tf.fixed_millis().is_some() {
+    let valid = if tf.is_intraday() {
         stem.split_once('-').is_some_and(|(y, m)| {
             digits(y) && m.len() == 2 && matches!(m.parse::<u32>(), Ok(1..=12))
         })

@@ -49,7 +49,7 @@ pub(super) fn group_by_period(
 /// zone. An empty range (never hit) when a date is out of chrono's range.
 pub(super) fn period_bounds(class: AssetClass, tf: Timeframe, ts: i64) -> (i64, i64) {
     let date = class.date_of(ts);
-    let (first, next) = if tf.fixed_millis().is_some() {
+    let (first, next) = if tf.is_intraday() {
         let first = NaiveDate::from_ymd_opt(date.year(), date.month(), 1);
         let next = if date.month() == 12 {
             NaiveDate::from_ymd_opt(date.year() + 1, 1, 1)

@@ -16,7 +16,9 @@
 //!   then short of its threshold; so is the ticker's last bar of the file.
 //! - A bar is stamped at its first trade's `sip_timestamp`, in UTC
 //!   milliseconds (rounded down). Two bars may share a millisecond when
-//!   trades are dense and the threshold small.
+//!   trades are dense and the threshold small; before they are stored,
+//!   [`unique_stamps`] moves the later one to the next free millisecond
+//!   (a library file holds one bar per timestamp).
 //! - Prices: open and close are the first and last of its trades that may
 //!   update open/close, high and low the extremes of those that may update
 //!   high/low and of the open and close; when none of its trades may (a bar
@@ -197,4 +199,25 @@ impl InfoBars {
         }
         self.bars
     }
+}
+
+/// Makes the timestamps of one ticker's activity bars (ascending) unique, as
+/// the library requires of a file: a bar stamped in the millisecond of the
+/// bar before it (dense trades, a small threshold) is stamped one
+/// millisecond after that bar instead. Each bar keeps its own trades and
+/// threshold; only such a bar's stamp moves, by as many milliseconds as
+/// bars shared its first trade's millisecond. Returns how many moved.
+pub fn unique_stamps(bars: &mut [Bar]) -> usize {
+    let mut moved = 0;
+    let mut last: Option<i64> = None;
+    for bar in bars {
+        if let Some(previous) = last
+            && bar.timestamp <= previous
+        {
+            bar.timestamp = previous + 1;
+            moved += 1;
+        }
+        last = Some(bar.timestamp);
+    }
+    moved
 }

@@ -8,7 +8,8 @@
 //! - `record`: one trade ([`Trade`]) and its condition codes.
 //! - `parse`: the streaming `trades_v1` CSV reader ([`TradesReader`]).
 //! - `time_bars`: windows of fixed width, stamped at their start.
-//! - `info_bars`: tick, volume and dollar bars within one session.
+//! - `info_bars`: tick, volume and dollar bars within one session, and
+//!   [`unique_stamps`], which makes their stamps unique for the library.
 //! - `spec`: what to build and its notation ([`BarSpec`], [`InfoBarSpec`]).
 //! - `aggregate`: the per-ticker streaming aggregation of a day file
 //!   ([`TradeAggregator`], [`aggregate_csv`], [`aggregate_gzip`]).
@@ -32,9 +33,10 @@ pub use aggregate::{
 };
 pub use conditions::{ConditionTable, TradeRules, UpdateRules, correction_counts};
 pub use error::{AggregateError, ConditionsError, TradesError};
+pub use info_bars::unique_stamps;
 pub use parse::{MAX_TRADE_LINE, TradesReader};
 pub use record::{Conditions, MAX_CONDITIONS, Trade};
-pub use spec::{Activity, BarSpec, InfoBarSpec, InvalidBarSpec};
+pub use spec::{Activity, BarSpec, InfoBarSpec, InvalidBarSpec, compact_threshold};
 
 #[cfg(test)]
 mod tests;

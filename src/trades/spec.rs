@@ -28,7 +28,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::model::{InvalidTimeframe, Timeframe};
+use crate::model::{InvalidTimeframe, Timeframe, Timespan};
 
 /// What an information-driven bar counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,6 +71,11 @@ pub struct InvalidBarSpec {
 }
 
 impl InvalidBarSpec {
+    /// Why the notation was refused.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
     fn new(given: &str, reason: impl Into<String>) -> Self {
         Self {
             given: given.to_owned(),
@@ -169,14 +174,37 @@ fn parse_threshold(text: &str) -> Result<u64, String> {
     Ok(value)
 }
 
-impl fmt::Display for InfoBarSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", compact(self.threshold), self.activity.suffix())
+impl InfoBarSpec {
+    /// The activity bar a library timeframe names (`1000t`, `50000v`,
+    /// `1e6usd`), if it is one.
+    pub fn of_timeframe(tf: Timeframe) -> Option<Self> {
+        let activity = match tf.timespan {
+            Timespan::Trades => Activity::Ticks,
+            Timespan::Volume => Activity::Volume,
+            Timespan::Dollars => Activity::Dollars,
+            _ => return None,
+        };
+        Some(Self {
+            activity,
+            threshold: u64::from(tf.multiplier),
+        })
     }
 }
 
-/// Digits below a million; above, `<mantissa>e<exponent>` when it is shorter.
-fn compact(n: u64) -> String {
+impl fmt::Display for InfoBarSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}{}",
+            compact_threshold(self.threshold),
+            self.activity.suffix()
+        )
+    }
+}
+
+/// Digits below a million; above, `<mantissa>e<exponent>` when it is shorter
+/// (`1000`, `50000`, `1e6`, `2.5e6`): how thresholds are written.
+pub fn compact_threshold(n: u64) -> String {
     let plain = n.to_string();
     if n < 1_000_000 {
         return plain;
@@ -208,6 +236,9 @@ impl BarSpec {
     /// The time bar of `timeframe`, if its width is fixed (`1d` and longer
     /// are sessions, not windows, and are not built from trades here).
     pub fn time(timeframe: Timeframe) -> Result<Self, InvalidBarSpec> {
+        if let Some(info) = InfoBarSpec::of_timeframe(timeframe) {
+            return Ok(Self::Info(info));
+        }
         match timeframe.fixed_millis() {
             Some(_) => Ok(Self::Time(timeframe)),
             None => Err(InvalidBarSpec::new(

@@ -191,7 +191,7 @@ pub(super) fn build(tf: Timeframe, mut series: Vec<SeriesInput>, today: NaiveDat
                 .max()
         })
         .map(|d| d.min(today));
-    let monthly_files = tf.fixed_millis().is_some();
+    let monthly_files = tf.is_intraday();
     // Where a series starts: its first covered day, or its first monthly
     // file when that is older (a yearly file says nothing of its months).
     let span_start = |s: &SeriesInput| {

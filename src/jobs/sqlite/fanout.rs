@@ -153,3 +153,24 @@ pub(super) fn ingested(
         .map_err(sql("reading ingested flat files"))?;
     Ok(ingested_from_sql(stored))
 }
+
+/// The answer cached under `name`, with when it was fetched.
+pub(super) fn cached(conn: &Connection, name: &str) -> Result<Option<(String, i64)>> {
+    conn.prepare_cached("SELECT body, fetched_at FROM cache WHERE name = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![name], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(sql("reading a cached answer"))
+}
+
+/// Stores `body` under `name`, replacing an earlier answer.
+pub(super) fn store_cached(conn: &Connection, name: &str, body: &str, now_ms: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO cache (name, body, fetched_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at",
+    )
+    .and_then(|mut upsert| upsert.execute(params![name, body, now_ms]))
+    .map_err(sql("caching an answer"))?;
+    Ok(())
+}

@@ -218,6 +218,14 @@ impl JobBackend for SqliteJobs {
         fanout::record_ingested(&self.conn, dataset, kind, day, etag)
     }
 
+    fn cached(&self, name: &str) -> Result<Option<(String, i64)>> {
+        fanout::cached(&self.conn, name)
+    }
+
+    fn store_cached(&mut self, name: &str, body: &str, now_ms: i64) -> Result<()> {
+        fanout::store_cached(&self.conn, name, body, now_ms)
+    }
+
     fn ingested(
         &self,
         dataset: &str,

@@ -95,6 +95,15 @@ pub const MIGRATIONS: &[&str] = &[
     // 4: the answers of 429 (rate limited) each run got, for the monitoring
     // page's `/metrics`.
     "ALTER TABLE runs ADD COLUMN rate_limited INTEGER NOT NULL DEFAULT 0;",
+    // 5: reference answers cached by name (the trade conditions of
+    // `/v3/reference/conditions`), with when they were fetched, so that
+    // runs ask again only once an answer is stale. `trades` jobs need no
+    // schema change: `kind` has no CHECK constraint.
+    "CREATE TABLE cache (
+        name       TEXT    PRIMARY KEY,
+        body       TEXT    NOT NULL,
+        fetched_at INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes and understands.

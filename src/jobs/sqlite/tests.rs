@@ -92,6 +92,7 @@ conformance_tests!(
     open_ranges_include_planned_and_derived_timeframes,
     fanout_jobs_gather_targets_and_count_as_planned_for_them,
     ingested_etags_are_remembered_and_replaced,
+    cached_answers_are_stored_replaced_and_kept,
     coverage_merges_removes_and_lists_every_series,
     a_read_snapshot_sees_one_state_until_it_ends,
     a_closed_table_keeps_everything_it_was_told,
@@ -131,8 +132,8 @@ fn a_table_of_schema_version_2_gains_fail_reasons_and_runs() {
         .unwrap();
     }
     let mut table = db.open().unwrap();
-    assert_eq!(table.schema_version().unwrap(), 4);
-    assert_eq!(schema::known_version(), 4);
+    assert_eq!(table.schema_version().unwrap(), 5);
+    assert_eq!(schema::known_version(), 5);
     let failed = table.list(Some(JobState::Failed), 10).unwrap().remove(0);
     assert_eq!(
         (failed.last_error.as_deref(), failed.fail_reason),
@@ -200,7 +201,7 @@ fn a_table_of_schema_version_3_gains_the_answers_of_429_of_each_run() {
         .unwrap();
     }
     let mut table = db.open().unwrap();
-    assert_eq!(table.schema_version().unwrap(), 4);
+    assert_eq!(table.schema_version().unwrap(), schema::known_version());
     let old = table.runs(10).unwrap().remove(0);
     assert_eq!(
         (old.jobs_done, old.requests, old.rate_limited),
@@ -545,4 +546,27 @@ fn close_beside_another_handle_leaves_the_checkpoint_to_the_last_one() {
     other.close().unwrap();
     assert_eq!(wal_len(&db.path), 0);
     assert_eq!(read_copy_of_db_file_alone(&db.path), written);
+}
+
+#[test]
+fn a_table_of_schema_version_4_gains_the_cache_of_answers() {
+    let db = TempDb::new();
+    std::fs::create_dir_all(db.path.parent().unwrap()).unwrap();
+    {
+        let conn = Connection::open(&db.path).unwrap();
+        for migration in &schema::MIGRATIONS[..4] {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.execute_batch("PRAGMA user_version = 4;").unwrap();
+    }
+    let mut table = db.open().unwrap();
+    assert_eq!(table.schema_version().unwrap(), 5);
+    assert_eq!(table.cached("conditions:stocks:trade").unwrap(), None);
+    table
+        .store_cached("conditions:stocks:trade", "{}", 7)
+        .unwrap();
+    assert_eq!(
+        table.cached("conditions:stocks:trade").unwrap(),
+        Some(("{}".to_owned(), 7))
+    );
 }
