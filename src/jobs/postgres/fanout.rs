@@ -144,6 +144,38 @@ pub(super) fn record_ingested(
     Ok(())
 }
 
+/// The answer cached under `name`, with when it was fetched.
+pub(super) fn cached(session: &mut Session, name: &str) -> Result<Option<(String, i64)>> {
+    const CONTEXT: &str = "reading a cached answer";
+    let Some(row) = session
+        .query_opt(
+            "SELECT body, fetched_at FROM cache WHERE name = $1",
+            &[&name],
+        )
+        .map_err(pg(CONTEXT))?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((column(&row, 0, CONTEXT)?, column(&row, 1, CONTEXT)?)))
+}
+
+/// Stores `body` under `name`, replacing an earlier answer.
+pub(super) fn store_cached(
+    session: &mut Session,
+    name: &str,
+    body: &str,
+    now_ms: i64,
+) -> Result<()> {
+    session
+        .execute(
+            "INSERT INTO cache (name, body, fetched_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at",
+            &[&name, &body, &now_ms],
+        )
+        .map_err(pg("caching an answer"))?;
+    Ok(())
+}
+
 /// The ETags of the ingested day files of `dataset`/`kind` from `from`
 /// through `to`.
 pub(super) fn ingested(

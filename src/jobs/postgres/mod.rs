@@ -194,6 +194,18 @@ impl JobBackend for PgJobs {
         })
     }
 
+    fn cached(&self, name: &str) -> Result<Option<(String, i64)>> {
+        let name = name.to_owned();
+        self.call("reading a cached answer", move |s| fanout::cached(s, &name))
+    }
+
+    fn store_cached(&mut self, name: &str, body: &str, now_ms: i64) -> Result<()> {
+        let (name, body) = (name.to_owned(), body.to_owned());
+        self.call("caching an answer", move |s| {
+            fanout::store_cached(s, &name, &body, now_ms)
+        })
+    }
+
     fn ingested(
         &self,
         dataset: &str,

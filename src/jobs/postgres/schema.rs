@@ -86,6 +86,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_started ON runs (started_at);"#,
     // 4: the answers of 429 each run got.
     "ALTER TABLE runs ADD COLUMN rate_limited BIGINT NOT NULL DEFAULT 0;",
+    // 5: reference answers cached by name (the trade conditions), with when
+    // they were fetched.
+    r#"CREATE TABLE cache (
+        name       TEXT COLLATE "C" PRIMARY KEY,
+        body       TEXT NOT NULL,
+        fetched_at BIGINT NOT NULL
+    );"#,
 ];
 
 /// Creates the version table (holding 0) if it is missing.

@@ -91,6 +91,7 @@ conformance_tests!(
     open_ranges_include_planned_and_derived_timeframes,
     fanout_jobs_gather_targets_and_count_as_planned_for_them,
     ingested_etags_are_remembered_and_replaced,
+    cached_answers_are_stored_replaced_and_kept,
     coverage_merges_removes_and_lists_every_series,
     a_read_snapshot_sees_one_state_until_it_ends,
     a_closed_table_keeps_everything_it_was_told,
