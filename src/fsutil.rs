@@ -87,17 +87,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// and returns its name; [`rename_into_place`] is the caller's. On an error
 /// nothing is left behind.
 pub fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+    write_temp_stat(path, bytes).map(|(tmp, _)| tmp)
+}
+
+/// [`write_temp`], also returning the temporary file's metadata as written
+/// (a rename keeps its device, inode, size and modification time).
+pub fn write_temp_stat(path: &Path, bytes: &[u8]) -> io::Result<(PathBuf, fs::Metadata)> {
     create_parent(path)?;
     let tmp = temp_path(path);
     let written = fs::File::create(&tmp).and_then(|mut file| {
         file.write_all(bytes)?;
-        sync_content(&file, path)
+        sync_content(&file, path)?;
+        file.metadata()
     });
     if written.is_err() {
         // Best effort, as above.
         let _ = fs::remove_file(&tmp);
     }
-    written.map(|()| tmp)
+    written.map(|meta| (tmp, meta))
 }
 
 /// Renames the temporary file `tmp` (whose content is durable or deferred,
@@ -106,6 +113,14 @@ pub fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
 /// root, the write is counted for its next [`Deferral::sync`].
 pub fn rename_into_place(tmp: &Path, path: &Path) -> io::Result<()> {
     fs::rename(tmp, path)?;
+    placed(path)
+}
+
+/// Makes the name of a file just moved into place at `path` (by a rename or
+/// a link) durable: its directory is fsynced, or, below a
+/// [`defer_durability`] root, the write is counted for its next
+/// [`Deferral::sync`].
+pub fn placed(path: &Path) -> io::Result<()> {
     let scopes = scopes_for(path);
     if scopes.is_empty() {
         return sync_dir(parent_of(path));

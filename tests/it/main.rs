@@ -36,6 +36,7 @@ mod progress;
 mod readers;
 mod run_history;
 mod state_dir;
+mod store_s3;
 mod ui;
 mod update;
 mod verify;
