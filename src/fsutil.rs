@@ -87,15 +87,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// and returns its name; [`rename_into_place`] is the caller's. On an error
 /// nothing is left behind.
 pub fn write_temp(path: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
+    write_temp_stat(path, bytes).map(|(tmp, _)| tmp)
+}
+
+/// [`write_temp`], also returning the temporary file's metadata as written
+/// (a rename keeps its device, inode, size and modification time).
+pub fn write_temp_stat(path: &Path, bytes: &[u8]) -> io::Result<(PathBuf, fs::Metadata)> {
     let (mut file, tmp) = create_temp(path)?;
-    let written = file
-        .write_all(bytes)
-        .and_then(|()| sync_content(&file, path));
+    let written = file.write_all(bytes).and_then(|()| {
+        sync_content(&file, path)?;
+        file.metadata()
+    });
     if written.is_err() {
         // Best effort, as above.
         let _ = fs::remove_file(&tmp);
     }
-    written.map(|()| tmp)
+    written.map(|meta| (tmp, meta))
 }
 
 /// Creates a fresh, empty temporary file beside `path` (creating the parent
@@ -118,6 +125,14 @@ pub fn create_temp(path: &Path) -> io::Result<(fs::File, PathBuf)> {
 /// root, the write is counted for its next [`Deferral::sync`].
 pub fn rename_into_place(tmp: &Path, path: &Path) -> io::Result<()> {
     fs::rename(tmp, path)?;
+    placed(path)
+}
+
+/// Makes the name of a file just moved into place at `path` (by a rename or
+/// a link) durable: its directory is fsynced, or, below a
+/// [`defer_durability`] root, the write is counted for its next
+/// [`Deferral::sync`].
+pub fn placed(path: &Path) -> io::Result<()> {
     let scopes = scopes_for(path);
     if scopes.is_empty() {
         return sync_dir(parent_of(path));

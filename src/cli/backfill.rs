@@ -22,6 +22,7 @@ use finpipe::polygon::RateLimit;
 use finpipe::ranges::DateRange;
 use finpipe::reindex::{Reconciled, reconcile};
 use finpipe::sources::{SourceChoice, Unreachable};
+use finpipe::store::blobs::{self, S3Blobs, S3Config};
 use finpipe::store::{DB_FILE, MigrateDb, Store, migrate_state};
 use finpipe::universe::{Universe, tickers_of};
 
@@ -277,10 +278,19 @@ pub(crate) struct Library {
     pub basis: Basis,
 }
 
+impl Library {
+    /// Whether the library exists: a directory, or an `s3://` prefix
+    /// (which exists as soon as it is named; an empty one holds no files).
+    pub(crate) fn exists(&self) -> bool {
+        blobs::is_remote_root(&self.data_dir) || self.data_dir.is_dir()
+    }
+}
+
 impl Context {
     /// The data directory and job table for `basis`: `--adjusted` defaults to
-    /// `data-adjusted/`, so the two bases never mix.
-    pub(crate) fn library(&self, adjusted: bool) -> Library {
+    /// `data-adjusted/`, so the two bases never mix. An `s3://` library
+    /// keeps no job table inside it: it needs an explicit `--db`.
+    pub(crate) fn library(&self, adjusted: bool) -> Result<Library, Failure> {
         let config = &self.config;
         let basis = Basis::from_adjusted(adjusted);
         let data_dir = if adjusted && config.data_dir.origin == finpipe::config::Origin::Default {
@@ -289,13 +299,37 @@ impl Context {
             config.data_dir.value.clone()
         };
         let default_db = config.db.origin == finpipe::config::Origin::Default;
+        if blobs::is_remote_root(&data_dir) {
+            if default_db {
+                return Err(Failure::usage(format!(
+                    "the library {} is on object storage, which keeps no job table: pass --db \
+                     (or FINPIPE_DB): a postgres:// URL shared by the runners, or a file on \
+                     this machine, e.g. --db finpipe.db",
+                    data_dir.display()
+                )));
+            }
+            return Ok(Library {
+                data_dir,
+                db: config.db.value.clone(),
+                basis,
+            });
+        }
         let db = library_db(&data_dir, Some(&config.db.value).filter(|_| !default_db));
         let db = self.migrate_state(&data_dir, db, default_db);
-        Library {
+        Ok(Library {
             data_dir,
             db,
             basis,
-        }
+        })
+    }
+
+    /// The local scratch directory of an `s3://` library: `--scratch`, else
+    /// `FINPIPE_SCRATCH`, else `finpipe-scratch` in the system's temp dir.
+    pub(crate) fn scratch(&self) -> PathBuf {
+        self.scratch
+            .clone()
+            .or_else(|| self.env.var("FINPIPE_SCRATCH").map(PathBuf::from))
+            .unwrap_or_else(blobs::default_scratch)
     }
 
     /// Moves an older library's own files (job table, lock, staging) into
@@ -361,8 +395,8 @@ impl Context {
     /// `jobs`, `verify`, `reindex`): it must exist already, so a mistyped
     /// `--data-dir` is a usage error (exit 2) and never an empty new library.
     pub(crate) fn existing_library(&self, adjusted: bool) -> Result<Library, Failure> {
-        let library = self.library(adjusted);
-        if library.data_dir.is_dir() {
+        let library = self.library(adjusted)?;
+        if library.exists() {
             return Ok(library);
         }
         Err(Failure::usage(format!(
@@ -384,9 +418,28 @@ impl Context {
         table.close().map_err(|e| table_failure(&e, library))
     }
 
-    pub(crate) fn open_store(&self, library: &Library) -> Result<Store, Failure> {
-        Store::open(&library.data_dir, library.basis, env!("CARGO_PKG_VERSION"))
+    /// The library's store for reading only: nothing is created or swept.
+    pub(crate) fn read_store(&self, library: &Library) -> Result<Store, Failure> {
+        if blobs::is_remote_root(&library.data_dir) {
+            return self.open_store(library);
+        }
+        Store::for_reading(&library.data_dir, library.basis, env!("CARGO_PKG_VERSION"))
             .map_err(|e| Failure::failed(e.to_string()))
+    }
+
+    /// The library's store. An `s3://` library is reached with the
+    /// `FINPIPE_S3_*` / `AWS_*` settings (environment, then `.env`), its
+    /// prepared writes wait in [`Context::scratch`].
+    pub(crate) fn open_store(&self, library: &Library) -> Result<Store, Failure> {
+        let version = env!("CARGO_PKG_VERSION");
+        if !blobs::is_remote_root(&library.data_dir) {
+            return Store::open(&library.data_dir, library.basis, version)
+                .map_err(|e| Failure::failed(e.to_string()));
+        }
+        let config = S3Config::from_lookup(|name| self.env.var(name));
+        let blobs = S3Blobs::new(&library.data_dir, &config, &self.scratch())
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        Ok(Store::with_blobs(Arc::new(blobs), library.basis, version))
     }
 }
 
@@ -397,7 +450,7 @@ pub(super) async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, 
     }
     context.api_key()?;
     let tickers = read_universes(&args.universe, context)?;
-    let library = context.library(args.work.adjusted);
+    let library = context.library(args.work.adjusted)?;
     let mut request = plan_request(context, tickers, &args.work)?;
     let mut table = context.open_table(&library)?;
     check_coverage(context, &library, &mut table, &request)?;
@@ -411,7 +464,7 @@ pub(super) async fn run_plan(context: &Context, args: PlanArgs) -> Result<Exit, 
 
 pub(super) async fn run_queue(context: &Context, mut args: RunCmdArgs) -> Result<Exit, Failure> {
     args.run.command = Some("run");
-    let library = context.library(args.adjusted);
+    let library = context.library(args.adjusted)?;
     let _lock = take_lock(&library, &args.run)?;
     drain(context, &library, &args.run).await
 }
@@ -443,7 +496,7 @@ pub(super) async fn plan_and_drain(
     work: &WorkArgs,
     run: &RunArgs,
 ) -> Result<Exit, Failure> {
-    let library = context.library(work.adjusted);
+    let library = context.library(work.adjusted)?;
     let mut request = plan_request(context, tickers, work)?;
     let _lock = take_lock(&library, run)?;
     let mut table = context.open_table(&library)?;
@@ -460,7 +513,7 @@ pub(super) async fn plan_and_drain(
     let mut history = RunHistory::new(context, run);
     let drained = run_planned(context, &library, work, run, request, &mut history).await;
     history.settle(&library, drained, |drained| {
-        warn_tickers_without_bars(&library, &drained.summary, asked);
+        warn_tickers_without_bars(context, &library, &drained.summary, asked);
         report(drained, &library, run)
     })
 }
@@ -488,6 +541,7 @@ async fn run_planned(
 /// pages), naming the nearest known ticker. Tickers whose jobs failed are
 /// reported with their failure instead.
 fn warn_tickers_without_bars(
+    context: &Context,
     library: &Library,
     summary: &RunSummary,
     (tickers, range): (Vec<Ticker>, DateRange),
@@ -501,7 +555,13 @@ fn warn_tickers_without_bars(
         .cloned()
         .collect();
     // Read only: one listing of the root, no second sweep for temporaries.
-    let store = Store::for_reading(&library.data_dir, library.basis, env!("CARGO_PKG_VERSION"));
+    let store = match context.read_store(library) {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::debug!("cannot look for tickers without bars: {}", e.message);
+            return;
+        }
+    };
     let found = match finpipe::no_bars::tickers_without_bars(&store, &finished) {
         Ok(found) => found,
         Err(e) => {
@@ -600,7 +660,7 @@ async fn preview(
     tickers: Vec<Ticker>,
     work: &WorkArgs,
 ) -> Result<Exit, Failure> {
-    let library = context.library(work.adjusted);
+    let library = context.library(work.adjusted)?;
     let mut request = plan_request(context, tickers, work)?;
     let table_error = |e: finpipe::jobs::JobError| table_failure(&e, &library);
     let real = if library.db.may_exist() {
@@ -608,7 +668,7 @@ async fn preview(
     } else {
         None
     };
-    let store = if library.data_dir.is_dir() {
+    let store = if library.exists() {
         Some(context.open_store(&library)?)
     } else {
         None

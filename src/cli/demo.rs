@@ -111,6 +111,7 @@ fn demo_context(context: &Context, sim: &Simulator, dir: &std::path::Path) -> Co
         env: context.env.clone(),
         clock: context.clock,
         quiet: context.quiet,
+        scratch: context.scratch.clone(),
     }
 }
 
@@ -128,7 +129,7 @@ fn explain_sources(
         .iter()
         .filter(|r| r.path.starts_with("/v2/aggs/grouped/"))
         .count();
-    let library = demo.library(false);
+    let library = demo.library(false)?;
     let table = demo.open_table(&library)?;
     let mut day_files = 0;
     for dataset in Dataset::ALL {

@@ -14,7 +14,6 @@ use finpipe::export::{
 };
 use finpipe::fsutil::StorageFault;
 use finpipe::model::{Ticker, Timeframe};
-use finpipe::store::Store;
 
 use super::{Context, Exit, Failure, output};
 
@@ -80,7 +79,7 @@ pub(super) async fn run(context: &Context, args: ExportArgs) -> Result<Exit, Fai
     // Bad input is refused before the library is looked at.
     check(&request).map_err(|e| failure(&e))?;
     let library = context.existing_library(args.adjusted)?;
-    let store = Store::for_reading(&library.data_dir, library.basis, env!("CARGO_PKG_VERSION"));
+    let store = context.read_store(&library)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut task = tokio::task::spawn_blocking({
         let stop = Arc::clone(&stop);

@@ -231,6 +231,10 @@ struct GlobalArgs {
     /// runners on several machines [env: FINPIPE_DB; default <data-dir>/.finpipe/finpipe.db]
     #[arg(long, global = true, value_name = "FILE|URL", help_heading = "Library")]
     db: Option<PathBuf>,
+    /// Local scratch directory of an s3:// library (prepared writes, flat-file staging)
+    /// [env: FINPIPE_SCRATCH; default <system temp dir>/finpipe-scratch]
+    #[arg(long, global = true, value_name = "DIR", help_heading = "Library")]
+    scratch: Option<PathBuf>,
     /// More log output (-v info, -vv debug, -vvv trace) [env: FINPIPE_LOG takes a filter]
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Output")]
     verbose: u8,
@@ -322,6 +326,8 @@ pub(crate) struct Context {
     pub env: Environment,
     pub clock: Clock,
     pub quiet: bool,
+    /// `--scratch`, if given.
+    pub scratch: Option<PathBuf>,
 }
 
 impl Context {
@@ -412,6 +418,7 @@ fn run(cli: Cli) -> Result<Exit, Failure> {
         env,
         clock,
         quiet: cli.global.quiet,
+        scratch: cli.global.scratch.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -71,6 +71,14 @@ pub(super) async fn run(context: &Context, args: UiArgs) -> Result<Exit, Failure
         config.data_dir.value.clone()
     };
     let default_db = config.db.origin == Origin::Default;
+    let remote = finpipe::store::blobs::is_remote_root(&data_dir);
+    if remote && default_db {
+        return Err(Failure::usage(format!(
+            "the library {} is on object storage, which keeps no job table: pass --db \
+             (or FINPIPE_DB) with the job table its runners use",
+            data_dir.display()
+        )));
+    }
     let db = library_db(&data_dir, Some(&config.db.value).filter(|_| !default_db));
     let db = finpipe::ui::job_table_path(&data_dir, db, default_db);
     let mut command_flags = Vec::new();
@@ -93,7 +101,7 @@ pub(super) async fn run(context: &Context, args: UiArgs) -> Result<Exit, Failure
     .cloned()
     .chain(config.db.value.secrets())
     .collect();
-    if !data_dir.is_dir() {
+    if !remote && !data_dir.is_dir() {
         output::warn(&format!(
             "there is no library at {} yet: the page shows it once a backfill creates it \
              (check --data-dir or FINPIPE_DATA_DIR)",
@@ -140,6 +148,9 @@ pub(super) async fn run(context: &Context, args: UiArgs) -> Result<Exit, Failure
         secrets,
         clock: context.clock,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        s3: Some(finpipe::store::blobs::S3Config::from_lookup(|name| {
+            context.env.var(name)
+        })),
     };
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

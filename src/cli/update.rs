@@ -51,7 +51,7 @@ pub(super) struct UpdateArgs {
 pub(super) async fn run(context: &Context, mut args: UpdateArgs) -> Result<Exit, Failure> {
     args.run.command = Some("update");
     context.api_key()?;
-    let library = context.library(args.adjusted);
+    let library = context.library(args.adjusted)?;
     let basis = Basis::from_adjusted(args.adjusted);
     let _lock = take_lock(&library, &args.run)?;
     let mut table = context.open_table(&library)?;

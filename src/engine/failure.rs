@@ -73,9 +73,16 @@ pub(crate) fn store_reason(error: &StoreError) -> FailReason {
     match error {
         StoreError::Io { .. } => FailReason::Disk,
         StoreError::Corrupt { .. } => FailReason::Parse,
+        StoreError::Remote {
+            transient: true, ..
+        } => FailReason::Network,
+        StoreError::Denied { .. } => FailReason::Refused,
         StoreError::Parquet { .. }
         | StoreError::BasisMismatch { .. }
-        | StoreError::OutOfPeriod { .. } => FailReason::Other,
+        | StoreError::OutOfPeriod { .. }
+        | StoreError::Conflict { .. }
+        | StoreError::Remote { .. }
+        | StoreError::Location { .. } => FailReason::Other,
     }
 }
 
@@ -142,6 +149,10 @@ impl From<StoreError> for JobFailure {
     fn from(error: StoreError) -> Self {
         match error.storage_fault() {
             Some(fault) => Self::Fatal(FatalKind::Storage(fault), error.to_string()),
+            // Lost races to other runners, S3 trouble that passes: later.
+            None if error.is_transient() => {
+                Self::Transient(store_reason(&error), error.to_string())
+            }
             None => Self::Permanent(store_reason(&error), error.to_string()),
         }
     }

@@ -233,8 +233,9 @@ async fn show(
     } = prepared;
     // Renames first, all of them: a run kept aside may be for a file this
     // job holds, and its merge waits for the file to be free.
-    on_lanes(writes, |part| {
-        part.into_iter().try_for_each(PreparedWrite::commit)
+    let store = Arc::clone(&shared.store);
+    on_lanes(writes, move |part| {
+        part.into_iter().try_for_each(|write| store.commit(write))
     })
     .await?;
     // In file order: a busy ticker's first run before its later ones, so that

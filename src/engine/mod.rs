@@ -214,9 +214,14 @@ impl Engine {
         let table = TableThread::start(table).map_err(|e| {
             EngineError::Worker(format!("cannot start the job table's thread: {e}"))
         })?;
-        let durability = fsutil::defer_durability(store.root())
-            .map_err(|e| StoreError::io("open", store.root(), e))?
-            .map(Arc::new);
+        // An object store's PUT is durable when it returns: nothing to defer.
+        let durability = if store.is_local() {
+            fsutil::defer_durability(store.root())
+                .map_err(|e| StoreError::io("open", store.root(), e))?
+                .map(Arc::new)
+        } else {
+            None
+        };
         Ok(Self {
             shared: Arc::new(Shared {
                 table,

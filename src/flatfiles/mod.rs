@@ -27,4 +27,5 @@ pub use decode::{DayStats, LINE_BUFFER, MAX_LINE, RUN_CAP, TickerRun, decode_day
 pub use error::{DecodeError, FlatFileError};
 pub use keys::{Dataset, DayFile, FileKind, month_prefix, object_key, parse_key};
 pub use read::{CHUNK_QUEUE, DayReader, ObjectBytes, RUN_QUEUE};
+pub(crate) use s3::{ClientSpec, ErrorContext, S3Failure, build_client, http_allowed};
 pub use s3::{DEFAULT_BUCKET, DEFAULT_REGION, DEFAULT_TIMEOUT, FlatFiles, S3Settings};

@@ -95,19 +95,15 @@ impl FlatFiles {
     /// 3 minutes, mid-body failures resumed with a range request).
     pub fn new(settings: S3Settings) -> Result<Self, FlatFileError> {
         let endpoint = settings.endpoint.trim().trim_end_matches('/').to_owned();
-        let allow_http = match endpoint.split_once("://") {
-            Some(("https", rest)) if !rest.is_empty() => false,
-            Some(("http", rest)) if !rest.is_empty() => true,
-            _ => {
-                return Err(FlatFileError::Config {
-                    what: "endpoint",
-                    detail: format!(
-                        "{endpoint:?} is not an http:// or https:// URL; set MASSIVE_S3_ENDPOINT \
-                         or --flatfiles-url to e.g. {DEFAULT_FLATFILES_URL}"
-                    ),
-                });
-            }
-        };
+        if http_allowed(&endpoint).is_none() {
+            return Err(FlatFileError::Config {
+                what: "endpoint",
+                detail: format!(
+                    "{endpoint:?} is not an http:// or https:// URL; set MASSIVE_S3_ENDPOINT \
+                     or --flatfiles-url to e.g. {DEFAULT_FLATFILES_URL}"
+                ),
+            });
+        }
         for (what, secret, name) in [
             ("access key", &settings.access_key, "MASSIVE_S3_ACCESS_KEY"),
             ("secret key", &settings.secret_key, "MASSIVE_S3_SECRET_KEY"),
@@ -119,29 +115,21 @@ impl FlatFiles {
                 });
             }
         }
-        let context = ErrorContext {
-            endpoint: endpoint.clone(),
-            scrub: vec![settings.access_key.clone(), settings.secret_key.clone()],
-        };
-        let options = ClientOptions::new()
-            .with_allow_http(allow_http)
-            .with_timeout(settings.timeout);
-        let store = AmazonS3Builder::new()
-            .with_endpoint(&endpoint)
-            .with_bucket_name(&settings.bucket)
-            .with_region(&settings.region)
-            .with_access_key_id(settings.access_key.expose())
-            .with_secret_access_key(settings.secret_key.expose())
-            .with_virtual_hosted_style_request(false)
-            .with_client_options(options)
-            .with_retry(RetryConfig::default())
-            .build()
-            .map_err(|e| FlatFileError::Config {
-                what: "S3 settings",
-                detail: context.scrubbed(&e.to_string()),
-            })?;
+        let (store, context) = build_client(&ClientSpec {
+            endpoint: Some(&endpoint),
+            bucket: &settings.bucket,
+            region: &settings.region,
+            access_key: Some(&settings.access_key),
+            secret_key: Some(&settings.secret_key),
+            session_token: None,
+            timeout: settings.timeout,
+        })
+        .map_err(|detail| FlatFileError::Config {
+            what: "S3 settings",
+            detail,
+        })?;
         Ok(Self {
-            store: Arc::new(store),
+            store,
             context: Arc::new(context),
         })
     }
@@ -250,6 +238,96 @@ impl FlatFiles {
     }
 }
 
+/// What an S3 client is built from (flat files and an `s3://` library
+/// share the builder, the retries and the error mapping).
+pub(crate) struct ClientSpec<'a> {
+    /// `http(s)://host[:port]`, requests path-style; `None`: AWS itself,
+    /// virtual-hosted style, for `region`.
+    pub endpoint: Option<&'a str>,
+    pub bucket: &'a str,
+    pub region: &'a str,
+    /// Both keys, or neither (then object_store's own credential chain for
+    /// the instance, e.g. an EC2 or ECS role).
+    pub access_key: Option<&'a Secret>,
+    pub secret_key: Option<&'a Secret>,
+    pub session_token: Option<&'a Secret>,
+    /// Limit for one whole request, body included.
+    pub timeout: Duration,
+}
+
+/// Whether `endpoint` is plain HTTP (`Some(true)`), HTTPS (`Some(false)`)
+/// or not an HTTP URL at all (`None`).
+pub(crate) fn http_allowed(endpoint: &str) -> Option<bool> {
+    match endpoint.split_once("://") {
+        Some(("https", rest)) if !rest.is_empty() => Some(false),
+        Some(("http", rest)) if !rest.is_empty() => Some(true),
+        _ => None,
+    }
+}
+
+/// An S3 client for `spec` (path-style against an endpoint, plain HTTP only
+/// when it says `http://`, object_store's retries: 10 within 3 minutes,
+/// mid-body failures resumed with a range request) and the context that maps
+/// its errors. The error is a text scrubbed of the keys.
+pub(crate) fn build_client(
+    spec: &ClientSpec<'_>,
+) -> Result<(Arc<dyn ObjectStore>, ErrorContext), String> {
+    let endpoint = spec.endpoint.map(|e| e.trim().trim_end_matches('/'));
+    let context = ErrorContext::new(
+        endpoint.map_or_else(
+            || format!("s3.{}.amazonaws.com", spec.region),
+            str::to_owned,
+        ),
+        [spec.access_key, spec.secret_key, spec.session_token]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect(),
+    );
+    let mut options = ClientOptions::new().with_timeout(spec.timeout);
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(spec.bucket)
+        .with_region(spec.region)
+        .with_retry(RetryConfig::default());
+    if let Some(endpoint) = endpoint {
+        let Some(allow_http) = http_allowed(endpoint) else {
+            return Err(format!("{endpoint:?} is not an http:// or https:// URL"));
+        };
+        options = options.with_allow_http(allow_http);
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_virtual_hosted_style_request(false);
+    } else {
+        builder = builder.with_virtual_hosted_style_request(true);
+    }
+    if let (Some(access), Some(secret)) = (spec.access_key, spec.secret_key) {
+        builder = builder
+            .with_access_key_id(access.expose())
+            .with_secret_access_key(secret.expose());
+    }
+    if let Some(token) = spec.session_token {
+        builder = builder.with_token(token.expose());
+    }
+    let store = builder
+        .with_client_options(options)
+        .build()
+        .map_err(|e| context.scrubbed(&e.to_string()))?;
+    Ok((Arc::new(store), context))
+}
+
+/// How an S3 request failed, for each user of the client to say in its own
+/// words. Texts are scrubbed of the keys.
+#[derive(Debug)]
+pub(crate) enum S3Failure {
+    /// The server refused the credentials or the request (401/403,
+    /// AccessDenied, SignatureDoesNotMatch, …); `reason` names which.
+    Denied { reason: String },
+    /// The object does not exist (its bucket does).
+    NotFound,
+    /// Anything else; `transient` when retrying later may help.
+    Other { detail: String, transient: bool },
+}
+
 fn day_file(meta: ObjectMeta, dataset: Dataset, kind: FileKind) -> Option<DayFile> {
     let key = meta.location.to_string();
     let (found_dataset, found_kind, date) = parse_key(&key)?;
@@ -281,7 +359,7 @@ fn months_between(from: NaiveDate, to: NaiveDate) -> Vec<(i32, u32)> {
 
 impl ErrorContext {
     /// `text` with every occurrence of a key replaced by asterisks.
-    fn scrubbed(&self, text: &str) -> String {
+    pub(crate) fn scrubbed(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in self.scrub.iter().map(Secret::expose) {
             if !secret.is_empty() {
@@ -291,10 +369,37 @@ impl ErrorContext {
         out
     }
 
+    pub(crate) fn new(endpoint: String, scrub: Vec<Secret>) -> Self {
+        Self { endpoint, scrub }
+    }
+
+    /// Where requests go (`https://files.massive.com`, `s3.us-east-1.amazonaws.com`).
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// The [`FlatFileError`] for an object_store error on `key` (an object key
     /// or a listing prefix).
     pub(crate) fn map(&self, key: &str, err: object_store::Error) -> FlatFileError {
-        let text = self.scrubbed(&error_chain(&err));
+        match self.classify(&err) {
+            S3Failure::Denied { reason } => FlatFileError::Forbidden {
+                endpoint: self.endpoint.clone(),
+                reason,
+            },
+            S3Failure::NotFound => FlatFileError::NotFound {
+                key: key.to_owned(),
+            },
+            S3Failure::Other { detail, transient } => FlatFileError::S3 {
+                key: key.to_owned(),
+                detail,
+                transient,
+            },
+        }
+    }
+
+    /// What kind of failure `err` is.
+    pub(crate) fn classify(&self, err: &object_store::Error) -> S3Failure {
+        let text = self.scrubbed(&error_chain(err));
         let status = status_of(&text);
         let denied = matches!(
             err,
@@ -309,18 +414,13 @@ impl ErrorContext {
                 .map(|code| (*code).to_owned())
                 .or_else(|| status.map(|s| format!("HTTP {s}")))
                 .unwrap_or_else(|| "access denied".to_owned());
-            return FlatFileError::Forbidden {
-                endpoint: self.endpoint.clone(),
-                reason,
-            };
+            return S3Failure::Denied { reason };
         }
         if matches!(err, object_store::Error::NotFound { .. }) && !text.contains("NoSuchBucket") {
-            return FlatFileError::NotFound {
-                key: key.to_owned(),
-            };
+            return S3Failure::NotFound;
         }
         let transient = matches!(status, Some(408 | 429 | 500..=599))
-            || http_kind(&err).is_some_and(|kind| {
+            || http_kind(err).is_some_and(|kind| {
                 matches!(
                     kind,
                     HttpErrorKind::Connect
@@ -337,11 +437,7 @@ impl ErrorContext {
         } else {
             text
         };
-        FlatFileError::S3 {
-            key: key.to_owned(),
-            detail,
-            transient,
-        }
+        S3Failure::Other { detail, transient }
     }
 }
 

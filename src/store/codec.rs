@@ -4,8 +4,7 @@
 //! and reading a file's footer (metadata and statistics) without its pages.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,7 +25,10 @@ use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, 
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::statistics::Statistics;
 
+use bytes::Bytes;
+
 use super::StoreError;
+use super::blobs::{Blobs, FOOTER_HINT};
 use crate::model::{Bar, Basis, Ticker, Timeframe};
 use crate::ranges::DateRange;
 
@@ -326,28 +328,44 @@ impl Footer {
     }
 }
 
-/// Reads only the footer of the file at `path`; `None` when there is no file.
-pub(super) fn read_footer(path: &Path) -> Result<Option<Footer>, StoreError> {
-    let Some(file) = open_existing(path)? else {
-        return Ok(None);
-    };
-    let md = ParquetMetaDataReader::new()
-        .parse_and_finish(&file)
-        .map_err(|e| StoreError::corrupt(path, e))?;
-    footer_of(&md, path).map(Some)
+/// Reads only the footer of the file at `path`, from its end (one read, or
+/// one ranged GET; a second when the footer is longer than
+/// [`FOOTER_HINT`]); `None` when there is no file.
+pub(super) fn read_footer(blobs: &dyn Blobs, path: &Path) -> Result<Option<Footer>, StoreError> {
+    let mut want = FOOTER_HINT;
+    // The second read asks for exactly what the first said it lacks; a third
+    // only if the file was replaced in between.
+    for _ in 0..3 {
+        let Some(tail) = blobs.read_tail(path, want)? else {
+            return Ok(None);
+        };
+        let mut reader = ParquetMetaDataReader::new();
+        match reader.try_parse_sized(&tail.bytes, tail.size) {
+            Ok(()) => {
+                let md = reader.finish().map_err(|e| StoreError::corrupt(path, e))?;
+                return footer_of(&md, path).map(Some);
+            }
+            Err(ParquetError::NeedMoreData(needed)) if needed as u64 > want => {
+                want = needed as u64;
+            }
+            Err(e) => return Err(StoreError::corrupt(path, e)),
+        }
+    }
+    Err(StoreError::corrupt(
+        path,
+        "its footer kept changing while read",
+    ))
 }
 
-/// Reads the whole file at `path`: its footer, then, when `accept` agrees
-/// with the footer, its bars. `None` when there is no file.
-pub(super) fn read_file(
+/// Decodes a whole file read from `path`: its footer, then, when `accept`
+/// agrees with the footer, its bars.
+pub(super) fn decode_file(
+    bytes: Bytes,
     path: &Path,
     accept: impl FnOnce(&Footer) -> Result<(), StoreError>,
-) -> Result<Option<(Footer, Vec<Bar>)>, StoreError> {
-    let Some(file) = open_existing(path)? else {
-        return Ok(None);
-    };
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::corrupt(path, e))?;
+) -> Result<(Footer, Vec<Bar>), StoreError> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| StoreError::corrupt(path, e))?;
     let footer = footer_of(builder.metadata(), path)?;
     accept(&footer)?;
     let names = [
@@ -371,21 +389,7 @@ pub(super) fn read_file(
         let batch = batch.map_err(|e| StoreError::corrupt(path, e))?;
         push_bars(&batch, &mut bars).map_err(|detail| StoreError::corrupt(path, detail))?;
     }
-    Ok(Some((footer, bars)))
-}
-
-fn open_existing(path: &Path) -> Result<Option<File>, StoreError> {
-    match File::open(path) {
-        // On Linux a directory opens like a file, and fails only when read.
-        Ok(file) if file.metadata().is_ok_and(|m| m.is_dir()) => Err(StoreError::io(
-            "read",
-            path,
-            io::Error::from(io::ErrorKind::IsADirectory),
-        )),
-        Ok(file) => Ok(Some(file)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::io("read", path, e)),
-    }
+    Ok((footer, bars))
 }
 
 /// Appends the rows of `batch` to `bars`; the error says which column is wrong.

@@ -4,6 +4,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::blobs::{self, BlobError};
 pub(super) use crate::fsutil::StorageFault;
 use crate::model::Basis;
 
@@ -41,6 +42,33 @@ pub enum StoreError {
         path.display()
     )]
     Corrupt { path: PathBuf, detail: String },
+    /// Other writers kept replacing the file between this writer's read and
+    /// its conditional write, `attempts` times in a row.
+    #[error(
+        "{} kept changing while this run merged into it ({attempts} attempts): other runners \
+         write the same file; run the same command again",
+        path.display()
+    )]
+    Conflict { path: PathBuf, attempts: usize },
+    /// An object-store request failed (the library is on S3).
+    #[error("cannot {action} {}: {detail}", path.display())]
+    Remote {
+        action: &'static str,
+        path: PathBuf,
+        detail: String,
+        /// Retrying later may help (network, 5xx, throttling).
+        transient: bool,
+    },
+    /// The object store refused the library's credentials.
+    #[error("{endpoint} refused access to {} ({reason}): {}", path.display(), blobs::CREDENTIALS_HINT)]
+    Denied {
+        path: PathBuf,
+        endpoint: String,
+        reason: String,
+    },
+    /// The library's location or its settings are unusable.
+    #[error("invalid library location {}: {detail}", root.display())]
+    Location { root: PathBuf, detail: String },
     /// A bar handed to `replace_period` does not belong to that period.
     #[error(
         "bar at {timestamp} ms does not belong in {} (period {period}); every bar goes to the \
@@ -96,7 +124,56 @@ impl StoreError {
             | Self::Parquet { path, .. }
             | Self::BasisMismatch { path, .. }
             | Self::Corrupt { path, .. }
-            | Self::OutOfPeriod { path, .. } => path,
+            | Self::OutOfPeriod { path, .. }
+            | Self::Conflict { path, .. }
+            | Self::Remote { path, .. }
+            | Self::Denied { path, .. }
+            | Self::Location { root: path, .. } => path,
+        }
+    }
+
+    /// Whether the same operation may succeed later: a write that lost
+    /// races to other writers, or an object-store request that failed for
+    /// a passing reason.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Conflict { .. } => true,
+            Self::Remote { transient, .. } => *transient,
+            _ => false,
+        }
+    }
+}
+
+impl From<BlobError> for StoreError {
+    fn from(error: BlobError) -> Self {
+        match error {
+            BlobError::Conflict { path } => Self::Conflict { path, attempts: 1 },
+            BlobError::Local {
+                action,
+                path,
+                source,
+            } => Self::io(action, &path, source),
+            BlobError::Remote {
+                action,
+                path,
+                detail,
+                transient,
+            } => Self::Remote {
+                action,
+                path,
+                detail,
+                transient,
+            },
+            BlobError::Denied {
+                path,
+                endpoint,
+                reason,
+            } => Self::Denied {
+                path,
+                endpoint,
+                reason,
+            },
+            BlobError::Config { root, detail } => Self::Location { root, detail },
         }
     }
 }

@@ -2,7 +2,11 @@
 //! Owns the layout, merging new bars into period files (dedup, sort, atomic
 //! replace), the adjustment-basis guard, and footer-only queries (watermark,
 //! scan). The file format itself lives in `codec`, directory names in `dirname`.
+//! Every file goes through `blobs` (a local directory or an S3 prefix); a
+//! merge is read-with-version → merge → conditional write, redone when
+//! another writer got there first, so concurrent writers never lose bars.
 
+pub mod blobs;
 mod codec;
 mod dirname;
 mod error;
@@ -11,20 +15,19 @@ mod prepared;
 mod rows;
 pub mod staging;
 mod sweep;
+mod write;
 
-use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, MutexGuard};
+use std::time::Duration;
 
 use arrow_schema::SchemaRef;
 use parquet::file::properties::WriterProperties;
 
-use crate::fsutil;
-use crate::model::{Bar, Basis, Ticker, Timeframe, period_of};
-use crate::ranges::{DateRange, union};
+use crate::model::{Bar, Basis, Ticker, Timeframe};
+use crate::ranges::DateRange;
 
 pub use codec::{
     BarFileWriter, KEY_ADJUSTED, KEY_COVERED, KEY_SCHEMA, KEY_SOURCE, KEY_TICKER, KEY_TIMEFRAME,
@@ -36,9 +39,10 @@ pub use migrate::{DB_FILE, MigrateDb, Migration, default_db_path, migrate_state}
 pub use prepared::PreparedWrite;
 pub use sweep::TMP_GRACE;
 
+use blobs::{Blobs, Condition, LocalBlobs, S3Blobs, S3Config};
 use codec::{FileMeta, Footer};
 use prepared::FileLocks;
-use rows::{count_new, group_by_period, merge_sorted, normalize, period_bounds, same_bars};
+use rows::normalize;
 
 /// The name of finpipe's state folder inside a library (see
 /// [`Store::state_dir`]).
@@ -46,6 +50,10 @@ pub const STATE_DIR: &str = ".finpipe";
 
 /// Appended to the name of a quarantined file (`2024-11.parquet.quarantined`).
 pub const QUARANTINE_SUFFIX: &str = ".quarantined";
+
+/// How many times one period's merge is tried when other writers keep
+/// replacing the file between its read and its conditional write.
+pub const MERGE_ATTEMPTS: usize = 8;
 
 /// Who wrote bars into a file; recorded in `finpipe.source`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -109,12 +117,14 @@ pub struct FileSummary {
     pub covered: Vec<DateRange>,
 }
 
-/// A library of bars of one adjustment basis. `Send + Sync`: share it by
-/// reference between writer threads. Writes of one period file are
-/// serialized within the process; several processes writing the same ticker
-/// at once are not coordinated here.
+/// A library of bars of one adjustment basis, in a local directory or under
+/// an `s3://bucket/prefix`. `Send + Sync`: share it by reference between
+/// writer threads. Writes of one period file are serialized within the
+/// process; writers in several processes (or machines) are kept apart by
+/// conditional writes: a merge that lost the race is merged again.
 pub struct Store {
     root: PathBuf,
+    blobs: Arc<dyn Blobs>,
     basis: Basis,
     version: String,
     schema: SchemaRef,
@@ -139,19 +149,41 @@ impl Store {
     /// removes temporary files left below `root` by crashed writers (those
     /// untouched for [`TMP_GRACE`], so another runner's write in flight is
     /// spared). `version` goes into the metadata of every file written.
+    /// An `s3://bucket/prefix` root creates nothing: it is reached with the
+    /// settings [`S3Config::from_env`] reads, prepared writes go to
+    /// [`blobs::default_scratch`].
     pub fn open(root: &Path, basis: Basis, version: &str) -> Result<Store, StoreError> {
+        if blobs::is_remote_root(root) {
+            return Self::for_reading(root, basis, version);
+        }
         fs::create_dir_all(root).map_err(|e| StoreError::io("create", root, e))?;
         sweep::remove_stale_temporaries(root)?;
-        Ok(Self::for_reading(root, basis, version))
+        Self::for_reading(root, basis, version)
     }
 
     /// A library at `root` opened for reading only: nothing is created or
     /// removed (for the monitoring page, which runs beside writers and
     /// must never change the library). Its write methods still work; a
-    /// reader does not call them.
-    pub fn for_reading(root: &Path, basis: Basis, version: &str) -> Store {
+    /// reader does not call them. Fails only for an `s3://` root whose
+    /// settings are unusable.
+    pub fn for_reading(root: &Path, basis: Basis, version: &str) -> Result<Store, StoreError> {
+        let blobs: Arc<dyn Blobs> = if blobs::is_remote_root(root) {
+            Arc::new(S3Blobs::new(
+                root,
+                &S3Config::from_env(),
+                &blobs::default_scratch(),
+            )?)
+        } else {
+            Arc::new(LocalBlobs::new(root))
+        };
+        Ok(Self::with_blobs(blobs, basis, version))
+    }
+
+    /// A library whose files `blobs` serves (nothing is created or swept).
+    pub fn with_blobs(blobs: Arc<dyn Blobs>, basis: Basis, version: &str) -> Store {
         Store {
-            root: root.to_path_buf(),
+            root: blobs.root().to_path_buf(),
+            blobs,
             basis,
             version: version.to_owned(),
             schema: bar_schema(),
@@ -165,10 +197,21 @@ impl Store {
         &self.root
     }
 
+    /// Whether the library is a local directory (durability by fsync or
+    /// `syncfs`), not an object store (a PUT is durable when it returns).
+    pub fn is_local(&self) -> bool {
+        self.blobs.is_local()
+    }
+
     /// Removes every temporary file below the root, however young. Only for a
     /// runner holding the exclusive run lock: then no other writer is alive.
+    /// An object-store library has none (prepared writes wait in the local
+    /// scratch directory).
     pub fn remove_all_temporaries(&self) -> Result<usize, StoreError> {
-        sweep::remove_temporaries(&self.root, std::time::Duration::ZERO)
+        if !self.is_local() {
+            return Ok(0);
+        }
+        sweep::remove_temporaries(&self.root, Duration::ZERO)
     }
 
     pub fn basis(&self) -> Basis {
@@ -183,9 +226,25 @@ impl Store {
         self.root.join(STATE_DIR)
     }
 
-    /// Where flat-file jobs stage their days (`<root>/.finpipe/staging`).
+    /// Where flat-file jobs stage their days (`<root>/.finpipe/staging`;
+    /// for an object-store library, `staging/<bucket_prefix>` in its local
+    /// scratch directory, so that libraries sharing a scratch directory
+    /// never share staged days).
     pub fn staging_dir(&self) -> PathBuf {
-        self.state_dir().join("staging")
+        let Some(scratch) = self.blobs.scratch() else {
+            return self.state_dir().join("staging");
+        };
+        let text = self.root.to_string_lossy();
+        let name: String = text
+            .strip_prefix("s3://")
+            .unwrap_or(&text)
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '.' => c,
+                _ => '_',
+            })
+            .collect();
+        scratch.join("staging").join(name)
     }
 
     /// Where unreadable files are moved (`<root>/.finpipe/quarantine`).
@@ -212,12 +271,11 @@ impl Store {
         };
         let mut n = 0;
         let mut target = named(n);
-        while target.exists() {
+        while self.blobs.exists(&target)? {
             n += 1;
             target = named(n);
         }
-        fsutil::create_parent(&target).map_err(|e| StoreError::io("create", &target, e))?;
-        fs::rename(path, &target).map_err(|e| StoreError::io("quarantine", path, e))?;
+        self.blobs.rename(path, &target)?;
         Ok(target)
     }
 
@@ -243,15 +301,9 @@ impl Store {
         let mut out = Vec::new();
         let mut stack = vec![dir.clone()];
         while let Some(next) = stack.pop() {
-            let entries = match fs::read_dir(&next) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::io("list", &next, e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| StoreError::io("list", &next, e))?;
-                let path = entry.path();
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            for entry in self.blobs.list(&next)? {
+                let path = next.join(&entry.name);
+                if entry.is_dir {
                     stack.push(path);
                 } else if let Ok(relative) = path.strip_prefix(&dir) {
                     out.push(relative.to_path_buf());
@@ -271,204 +323,6 @@ impl Store {
     pub fn period_path(&self, ticker: &Ticker, tf: Timeframe, period: &str) -> PathBuf {
         self.timeframe_dir(ticker, tf)
             .join(format!("{period}.parquet"))
-    }
-
-    /// Merges `bars` (any order, any periods) into the library. Each period
-    /// file is read, checked to hold this library's basis, merged (a new bar
-    /// replaces a stored bar of the same timestamp; among new bars of one
-    /// timestamp the last wins), sorted and replaced atomically. Periods are
-    /// written oldest first; on an error, the periods before it are written
-    /// and the failing one is untouched. The cost of a write grows with the
-    /// file, so merging many days of a period at once is much cheaper than
-    /// one call per day. Bars given by value are not copied when they all
-    /// belong to one period.
-    pub fn merge<'b>(
-        &self,
-        ticker: &Ticker,
-        tf: Timeframe,
-        bars: impl Into<Cow<'b, [Bar]>>,
-        source: Source,
-    ) -> Result<WriteSummary, StoreError> {
-        self.merge_covered(ticker, tf, bars, source, None)
-    }
-
-    /// [`Store::merge`], recording in each written file that the series is
-    /// complete over `covered` (added to what the file already records; see
-    /// [`KEY_COVERED`]). Give only days fetched to completion, as they will
-    /// be when the job table records them.
-    pub fn merge_covered<'b>(
-        &self,
-        ticker: &Ticker,
-        tf: Timeframe,
-        bars: impl Into<Cow<'b, [Bar]>>,
-        source: Source,
-        covered: Option<DateRange>,
-    ) -> Result<WriteSummary, StoreError> {
-        let mut summary = WriteSummary::default();
-        for (period, group) in group_by_period(ticker.asset_class(), tf, bars.into()) {
-            let path = self.period_path(ticker, tf, &period);
-            let _guard = self.lock(&path);
-            let (merged, meta) = self.merge_period(&path, ticker, tf, group, source, covered)?;
-            if let Some((sources, covered)) = meta {
-                self.write(&path, ticker, tf, &sources, &covered, &merged.bars)?;
-                summary.files += 1;
-            }
-            summary.add(WriteSummary {
-                files: 0,
-                rows_total: merged.bars.len(),
-                rows_new: merged.new,
-            });
-        }
-        Ok(summary)
-    }
-
-    /// Like [`Store::merge`], but each changed period file is written to a
-    /// temporary name and only renamed into place by
-    /// [`PreparedWrite::commit`]; until then other writers of this store wait
-    /// for the file, so the merge stays right. `Ok(None)` when another
-    /// prepared write holds one of the files (merge later, once yours are
-    /// committed: waiting here could deadlock). Dropping the result discards
-    /// the writes.
-    pub fn prepare_merge(
-        &self,
-        ticker: &Ticker,
-        tf: Timeframe,
-        bars: &[Bar],
-        source: Source,
-        covered: Option<DateRange>,
-    ) -> Result<Option<PreparedMerge>, StoreError> {
-        let mut prepared = PreparedMerge::default();
-        for (period, group) in group_by_period(ticker.asset_class(), tf, Cow::Borrowed(bars)) {
-            let path = self.period_path(ticker, tf, &period);
-            let _guard = self.locks.stripe(&path);
-            if self.locks.is_reserved(&path) {
-                return Ok(None);
-            }
-            let (merged, meta) = self.merge_period(&path, ticker, tf, group, source, covered)?;
-            if let Some((sources, covered)) = meta {
-                let bytes = self.encode(&path, ticker, tf, &sources, &covered, &merged.bars)?;
-                let temp = fsutil::write_temp(&path, &bytes)
-                    .map_err(|e| StoreError::io("write", &path, e))?;
-                prepared
-                    .writes
-                    .push(PreparedWrite::reserve(&self.locks, path, temp));
-                prepared.summary.files += 1;
-            }
-            prepared.summary.add(WriteSummary {
-                files: 0,
-                rows_total: merged.bars.len(),
-                rows_new: merged.new,
-            });
-        }
-        Ok(Some(prepared))
-    }
-
-    /// `group` (bars of one period) merged with the file at `path`, and the
-    /// sources and covered days to record if the file must be written
-    /// (`None`: the file would not change). Call under the file's lock.
-    fn merge_period(
-        &self,
-        path: &Path,
-        ticker: &Ticker,
-        tf: Timeframe,
-        group: Vec<Bar>,
-        source: Source,
-        covered: Option<DateRange>,
-    ) -> Result<(rows::Merged, Option<FileMetaOwned>), StoreError> {
-        let (stored_footer, stored_bars) = match self.read_checked(path, ticker, tf)? {
-            Some((footer, bars)) => (Some(footer), bars),
-            None => (None, Vec::new()),
-        };
-        let merged = merge_sorted(&stored_bars, normalize(group));
-        let sources = sources_with(stored_footer.as_ref(), source);
-        let stored_covered = stored_footer
-            .as_ref()
-            .map(|f| f.covered.clone())
-            .unwrap_or_default();
-        let covered = covered_with(&stored_covered, covered);
-        let unchanged = !merged.changed
-            && stored_footer
-                .as_ref()
-                .is_some_and(|f| f.sources() == sources && f.covered == covered);
-        Ok((merged, (!unchanged).then_some((sources, covered))))
-    }
-
-    /// Replaces one period file's whole content with `bars` (any order; the
-    /// last of equal timestamps wins), written by `source` alone. Every bar
-    /// must belong to `period`. An empty `bars` removes the file.
-    pub fn replace_period(
-        &self,
-        ticker: &Ticker,
-        tf: Timeframe,
-        period: &str,
-        bars: &[Bar],
-        source: Source,
-    ) -> Result<WriteSummary, StoreError> {
-        self.replace_period_covered(ticker, tf, period, bars, source, None)
-    }
-
-    /// [`Store::replace_period`], recording `covered` in the file as
-    /// [`Store::merge_covered`] does.
-    pub fn replace_period_covered(
-        &self,
-        ticker: &Ticker,
-        tf: Timeframe,
-        period: &str,
-        bars: &[Bar],
-        source: Source,
-        covered: Option<DateRange>,
-    ) -> Result<WriteSummary, StoreError> {
-        let path = self.period_path(ticker, tf, period);
-        let class = ticker.asset_class();
-        if let Some(first) = bars.first() {
-            let (lo, hi) = period_bounds(class, tf, first.timestamp);
-            let bad = if period_of(class, tf, first.timestamp) == period {
-                bars.iter().find(|b| !(lo..hi).contains(&b.timestamp))
-            } else {
-                Some(first)
-            };
-            if let Some(bad) = bad {
-                return Err(StoreError::OutOfPeriod {
-                    path,
-                    period: period.to_owned(),
-                    timestamp: bad.timestamp,
-                });
-            }
-        }
-        let _guard = self.lock(&path);
-        let (old_footer, old_bars) = match self.read_checked(&path, ticker, tf)? {
-            Some((footer, bars)) => (Some(footer), bars),
-            None => (None, Vec::new()),
-        };
-        let bars = normalize(bars.to_vec());
-        let rows_new = count_new(&old_bars, &bars);
-        if bars.is_empty() {
-            if old_footer.is_none() {
-                return Ok(WriteSummary::default());
-            }
-            remove_file(&path)?;
-            return Ok(WriteSummary {
-                files: 1,
-                rows_total: 0,
-                rows_new: 0,
-            });
-        }
-        let sources = BTreeSet::from([source.name().to_owned()]);
-        let stored_covered = old_footer
-            .as_ref()
-            .map(|f| f.covered.clone())
-            .unwrap_or_default();
-        let covered = covered_with(&stored_covered, covered);
-        let unchanged = old_footer.is_some_and(|f| f.sources() == sources && f.covered == covered)
-            && same_bars(&old_bars, &bars);
-        if !unchanged {
-            self.write(&path, ticker, tf, &sources, &covered, &bars)?;
-        }
-        Ok(WriteSummary {
-            files: usize::from(!unchanged),
-            rows_total: bars.len(),
-            rows_new,
-        })
     }
 
     /// The bars of one period file, sorted by timestamp; empty when there is
@@ -495,17 +349,21 @@ impl Store {
         period: &str,
     ) -> Result<Vec<Bar>, StoreError> {
         let path = self.period_path(ticker, tf, period);
-        let read = codec::read_file(&path, |footer| {
+        let Some(blob) = self.blobs.read(&path)? else {
+            return Ok(Vec::new());
+        };
+        let (_, bars) = codec::decode_file(blob.bytes, &path, |footer| {
             check_identity(footer, &path, ticker, tf)?;
             self.check_basis(footer, &path)
         })?;
-        Ok(read.map(|(_, bars)| bars).unwrap_or_default())
+        Ok(bars)
     }
 
     /// The periods stored for a ticker and timeframe, sorted (oldest first).
     pub fn periods(&self, ticker: &Ticker, tf: Timeframe) -> Result<Vec<String>, StoreError> {
         let dir = self.timeframe_dir(ticker, tf);
-        let mut periods: Vec<String> = list_dir(&dir)?
+        let mut periods: Vec<String> = self
+            .list_dir(&dir)?
             .into_iter()
             .filter_map(|name| period_of_file_name(&name, tf))
             .collect();
@@ -522,7 +380,7 @@ impl Store {
     /// Each ticker folder of the root with its ticker, sorted by folder
     /// name. `.finpipe` and other dot folders hold no ticker.
     fn ticker_dirs(&self) -> Result<Vec<(Ticker, PathBuf)>, StoreError> {
-        let mut names = list_dir(&self.root)?;
+        let mut names = self.list_dir(&self.root)?;
         names.sort();
         Ok(names
             .into_iter()
@@ -534,7 +392,8 @@ impl Store {
     /// The timeframes with a folder for `ticker`, sorted; only folders in
     /// the spelling finpipe writes (`1m`, not `1min`).
     pub fn timeframes(&self, ticker: &Ticker) -> Result<Vec<Timeframe>, StoreError> {
-        let mut timeframes: Vec<Timeframe> = list_dir(&self.root.join(ticker_dir(ticker)))?
+        let mut timeframes: Vec<Timeframe> = self
+            .list_dir(&self.root.join(ticker_dir(ticker)))?
             .iter()
             .filter_map(|name| canonical_timeframe(name))
             .collect();
@@ -548,7 +407,7 @@ impl Store {
     pub fn watermark(&self, ticker: &Ticker, tf: Timeframe) -> Result<Option<i64>, StoreError> {
         for period in self.periods(ticker, tf)?.iter().rev() {
             let path = self.period_path(ticker, tf, period);
-            let Some(footer) = codec::read_footer(&path)? else {
+            let Some(footer) = codec::read_footer(&*self.blobs, &path)? else {
                 continue; // removed since listing
             };
             check_identity(&footer, &path, ticker, tf)?;
@@ -601,7 +460,7 @@ impl Store {
         period: String,
     ) -> Result<FileSummary, StoreError> {
         let path = self.period_path(ticker, tf, &period);
-        let footer = codec::read_footer(&path)?.ok_or_else(|| {
+        let footer = codec::read_footer(&*self.blobs, &path)?.ok_or_else(|| {
             StoreError::io("read", &path, io::Error::from(io::ErrorKind::NotFound))
         })?;
         check_identity(&footer, &path, ticker, tf)?;
@@ -625,19 +484,38 @@ impl Store {
         path: &Path,
         ticker: &Ticker,
         tf: Timeframe,
-    ) -> Result<Option<(Footer, Vec<Bar>)>, StoreError> {
-        let read = codec::read_file(path, |footer| {
+    ) -> Result<Stored, StoreError> {
+        Ok(self.read_versioned(path, ticker, tf)?.0)
+    }
+
+    /// [`Store::read_checked`], with the condition under which a write
+    /// replaces exactly what was read: [`Condition::Absent`] when there is
+    /// no file, else [`Condition::Matches`] its version.
+    fn read_versioned(
+        &self,
+        path: &Path,
+        ticker: &Ticker,
+        tf: Timeframe,
+    ) -> Result<(Stored, Condition), StoreError> {
+        let Some(blob) = self.blobs.read(path)? else {
+            return Ok((None, Condition::Absent));
+        };
+        let (footer, bars) = codec::decode_file(blob.bytes, path, |footer| {
             check_identity(footer, path, ticker, tf)?;
             self.check_basis(footer, path)
         })?;
         // finpipe writes sorted unique rows; anything else is put in order here.
-        Ok(read.map(|(footer, bars)| {
-            if bars.is_sorted_by(|a, b| a.timestamp < b.timestamp) {
-                (footer, bars)
-            } else {
-                (footer, normalize(bars))
-            }
-        }))
+        let bars = if bars.is_sorted_by(|a, b| a.timestamp < b.timestamp) {
+            bars
+        } else {
+            normalize(bars)
+        };
+        Ok((Some((footer, bars)), Condition::Matches(blob.version)))
+    }
+
+    /// Names of the entries of `dir`; empty when it does not exist.
+    fn list_dir(&self, dir: &Path) -> Result<Vec<String>, StoreError> {
+        Ok(self.blobs.list(dir)?.into_iter().map(|e| e.name).collect())
     }
 
     /// Refuses a file of the other adjustment basis.
@@ -649,49 +527,6 @@ impl Store {
             path: path.to_path_buf(),
             stored: footer.basis,
             wanted: self.basis,
-        })
-    }
-
-    /// Encodes `bars` and replaces the file at `path` atomically.
-    fn write(
-        &self,
-        path: &Path,
-        ticker: &Ticker,
-        tf: Timeframe,
-        sources: &BTreeSet<String>,
-        covered: &[DateRange],
-        bars: &[Bar],
-    ) -> Result<(), StoreError> {
-        let bytes = self.encode(path, ticker, tf, sources, covered, bars)?;
-        fsutil::write_atomic(path, &bytes).map_err(|e| StoreError::io("write", path, e))
-    }
-
-    /// `bars` as the bytes of the Parquet file at `path`.
-    fn encode(
-        &self,
-        path: &Path,
-        ticker: &Ticker,
-        tf: Timeframe,
-        sources: &BTreeSet<String>,
-        covered: &[DateRange],
-        bars: &[Bar],
-    ) -> Result<Vec<u8>, StoreError> {
-        let meta = FileMeta {
-            ticker,
-            timeframe: tf,
-            basis: self.basis,
-            sources,
-            version: &self.version,
-            covered,
-        };
-        let props = if bars.len() < codec::SMALL_FILE_ROWS {
-            &self.small_props
-        } else {
-            &self.props
-        };
-        codec::encode(&self.schema, props, &meta, bars).map_err(|e| StoreError::Parquet {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
         })
     }
 
@@ -721,23 +556,8 @@ fn check_identity(
     Ok(())
 }
 
-/// The sources and covered days a file is written with.
-type FileMetaOwned = (BTreeSet<String>, Vec<DateRange>);
-
-/// The covered days a file recorded plus `covered`, merged.
-fn covered_with(stored: &[DateRange], covered: Option<DateRange>) -> Vec<DateRange> {
-    match covered {
-        Some(range) => union(stored.iter().copied().chain([range])),
-        None => stored.to_vec(),
-    }
-}
-
-/// The stored sources plus `source`.
-fn sources_with(footer: Option<&Footer>, source: Source) -> BTreeSet<String> {
-    let mut sources = footer.map(Footer::sources).unwrap_or_default();
-    sources.insert(source.name().to_owned());
-    sources
-}
+/// A period file as read: its footer and its bars (`None`: no file).
+type Stored = Option<(Footer, Vec<Bar>)>;
 
 /// The period named by a file name such as `2024-03.parquet` (`YYYY-MM` for
 /// intraday timeframes, `YYYY` otherwise); `None` for any other name
@@ -760,39 +580,6 @@ fn canonical_timeframe(name: &str) -> Option<Timeframe> {
     name.parse::<Timeframe>()
         .ok()
         .filter(|tf| tf.to_string() == name)
-}
-
-/// Names of the entries of `dir`; empty when it does not exist.
-fn list_dir(dir: &Path) -> Result<Vec<String>, StoreError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        // Nothing stored yet, or a stray file where a folder would be (skipped;
-        // a write there fails and says so).
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) =>
-        {
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(StoreError::io("list", dir, e)),
-    };
-    let mut names = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| StoreError::io("list", dir, e))?;
-        if let Ok(name) = entry.file_name().into_string() {
-            names.push(name);
-        }
-    }
-    Ok(names)
-}
-
-fn remove_file(path: &Path) -> Result<(), StoreError> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::io("remove", path, e)),
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

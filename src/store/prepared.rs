@@ -15,12 +15,13 @@
 //! reservation ends with its commit or drop.
 
 use std::collections::HashSet;
-use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::StoreError;
+use super::blobs::{Blobs, Condition, PreparedFile};
+#[cfg(doc)]
 use crate::fsutil;
 
 /// Number of locks that serialize writers of the same period file in this
@@ -97,13 +98,21 @@ impl FileLocks {
     }
 }
 
-/// One period file written to a temporary name beside it; [`Self::commit`]
-/// renames it into place. Until then the file is reserved (other writers of
-/// the store wait); dropping it discards the write.
+/// One period file written but not shown: a temporary name beside it
+/// locally, a scratch file for a remote library (see [`Blobs::prepare`]).
+/// [`Self::commit`] shows it if the file is still as it was merged from.
+/// Until then the file is reserved (other writers of the store wait);
+/// dropping it discards the write.
 pub struct PreparedWrite {
     locks: Arc<FileLocks>,
+    blobs: Arc<dyn Blobs>,
     path: PathBuf,
-    temp: PathBuf,
+    file: Option<PreparedFile>,
+    /// The file as it was merged from: absent, or at a version.
+    condition: Condition,
+    /// First and last timestamp of the bars this write merged in: what it
+    /// redoes on top of another writer's file (see `Store::commit`).
+    pub(super) span: (i64, i64),
     ended: bool,
 }
 
@@ -116,14 +125,25 @@ impl std::fmt::Debug for PreparedWrite {
 }
 
 impl PreparedWrite {
-    /// Reserves `path` for the write already at `temp`. Call under the
-    /// stripe lock of `path`, after [`FileLocks::is_reserved`] said no.
-    pub(super) fn reserve(locks: &Arc<FileLocks>, path: PathBuf, temp: PathBuf) -> Self {
+    /// Reserves `path` for the write already prepared as `file`, merged
+    /// from the file as `condition` says. Call under the stripe lock of
+    /// `path`, after [`FileLocks::is_reserved`] said no.
+    pub(super) fn reserve(
+        locks: &Arc<FileLocks>,
+        blobs: &Arc<dyn Blobs>,
+        path: PathBuf,
+        file: PreparedFile,
+        condition: Condition,
+        span: (i64, i64),
+    ) -> Self {
         locks.reserve(&path);
         Self {
             locks: Arc::clone(locks),
+            blobs: Arc::clone(blobs),
             path,
-            temp,
+            file: Some(file),
+            condition,
+            span,
             ended: false,
         }
     }
@@ -133,34 +153,61 @@ impl PreparedWrite {
         &self.path
     }
 
-    /// Renames the prepared file into place (readers see the old file or the
-    /// new one, never a part), makes the new name durable (see
-    /// [`fsutil::rename_into_place`]) and frees the file for other writers.
-    pub fn commit(mut self) -> Result<(), StoreError> {
-        let renamed = {
-            let _guard = self.locks.stripe(&self.path);
-            let renamed = fsutil::rename_into_place(&self.temp, &self.path);
-            self.ended = renamed.is_ok();
-            renamed
-        };
-        if self.ended {
-            self.locks.release(&self.path);
+    /// The prepared content (for redoing the merge after a conflict).
+    pub(super) fn content(&self) -> Result<bytes::Bytes, StoreError> {
+        match &self.file {
+            Some(file) => Ok(self.blobs.read_prepared(file)?),
+            None => Err(StoreError::Conflict {
+                path: self.path.clone(),
+                attempts: 1,
+            }),
         }
-        // On an error `drop` removes the temporary file and frees the file.
-        renamed.map_err(|e| StoreError::io("rename into place", &self.path, e))
+    }
+
+    /// Shows the prepared file (readers see the old file or the new one,
+    /// never a part; locally the new name is made durable as
+    /// [`fsutil::rename_into_place`] does) if the file is still as it was
+    /// merged from, and frees the file for other writers. When another
+    /// process wrote the file meanwhile: [`StoreError::Conflict`] (use
+    /// `Store::commit` to merge again instead).
+    pub fn commit(mut self) -> Result<(), StoreError> {
+        self.try_commit()
+    }
+
+    /// [`Self::commit`], keeping the write (reserved, prepared file kept)
+    /// on an error.
+    pub(super) fn try_commit(&mut self) -> Result<(), StoreError> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let committed = {
+            let _guard = self.locks.stripe(&self.path);
+            self.blobs.commit(file, &self.path, self.condition.clone())
+        };
+        committed?;
+        self.file = None;
+        self.end();
+        Ok(())
+    }
+
+    /// Frees the file (after the caller wrote it another way) and discards
+    /// the prepared file.
+    pub(super) fn end(&mut self) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        if let Some(file) = self.file.take() {
+            let _guard = self.locks.stripe(&self.path);
+            // Best effort: a leftover temporary is swept at the next start.
+            self.blobs.discard(file);
+        }
+        self.locks.release(&self.path);
     }
 }
 
 impl Drop for PreparedWrite {
     fn drop(&mut self) {
-        if self.ended {
-            return;
-        }
-        {
-            let _guard = self.locks.stripe(&self.path);
-            // Best effort: a leftover temporary is swept at the next start.
-            let _ = fs::remove_file(&self.temp);
-        }
-        self.locks.release(&self.path);
+        self.end();
     }
 }

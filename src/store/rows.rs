@@ -87,22 +87,24 @@ pub(super) fn normalize(mut bars: Vec<Bar>) -> Vec<Bar> {
 }
 
 /// The result of [`merge_sorted`].
-pub(super) struct Merged {
-    pub bars: Vec<Bar>,
+pub(super) struct Merged<'a> {
+    /// The new bars themselves when nothing was stored (no copy).
+    pub bars: Cow<'a, [Bar]>,
     /// Timestamps of `new` absent from `stored`.
     pub new: usize,
-    /// Whether the result differs from `stored` in any bit.
+    /// Whether the merge differs from `stored`.
     pub changed: bool,
 }
 
 /// Merges sorted unique `new` into sorted unique `stored`; `new` wins ties.
-pub(super) fn merge_sorted(stored: &[Bar], new: Vec<Bar>) -> Merged {
+/// `new` is only borrowed, so a merge that lost a race can be redone.
+pub(super) fn merge_sorted<'a>(stored: &[Bar], new: &'a [Bar]) -> Merged<'a> {
     if stored.is_empty() {
         // A new file: everything is new, nothing to copy.
         return Merged {
             new: new.len(),
             changed: !new.is_empty(),
-            bars: new,
+            bars: Cow::Borrowed(new),
         };
     }
     let mut bars = Vec::with_capacity(stored.len() + new.len());
@@ -113,17 +115,17 @@ pub(super) fn merge_sorted(stored: &[Bar], new: Vec<Bar>) -> Merged {
             bars.push(*o);
         }
         match old.next_if(|o| o.timestamp == bar.timestamp) {
-            Some(o) => changed |= !same_bar(o, &bar),
+            Some(o) => changed |= !same_bar(o, bar),
             None => {
                 new_count += 1;
                 changed = true;
             }
         }
-        bars.push(bar);
+        bars.push(*bar);
     }
     bars.extend(old);
     Merged {
-        bars,
+        bars: Cow::Owned(bars),
         new: new_count,
         changed,
     }

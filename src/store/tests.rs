@@ -15,6 +15,7 @@ use super::*;
 
 mod files;
 mod prepared;
+mod writers;
 
 pub(super) const VERSION: &str = "0.1.0-test";
 pub(super) const MIN: i64 = 60_000;

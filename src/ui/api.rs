@@ -666,6 +666,7 @@ mod tests {
 
     fn settings(flags: &[&str], adjusted: bool) -> UiSource {
         UiSource {
+            s3: None,
             data_dir: "data".into(),
             db: crate::jobs::DbLocation::Sqlite("data/.finpipe/finpipe.db".into()),
             basis: crate::model::Basis::from_adjusted(adjusted),

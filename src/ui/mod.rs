@@ -71,6 +71,9 @@ pub struct UiSource {
     pub clock: Clock,
     /// finpipe's version, shown in the page's footer.
     pub version: String,
+    /// How to reach an `s3://` library (unused for a local one; `None`:
+    /// from the process environment).
+    pub s3: Option<crate::store::blobs::S3Config>,
 }
 
 /// Why the page could not be served.

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::jobs::{ErrorClass, JobError, JobTable};
 use crate::model::{Ticker, Timeframe};
+use crate::store::blobs::{self, S3Blobs, S3Config};
 use crate::store::{Store, StoreError};
 
 use super::UiSource;
@@ -174,13 +175,23 @@ impl Source {
     /// The library's store, opened on first use (only once its root exists).
     fn store(&self) -> Result<Option<Arc<Store>>, String> {
         let mut slot = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() && blobs::is_remote_root(&self.settings.data_dir) {
+            // Read-only: the page never writes, so scratch stays unused.
+            let config = self.settings.s3.clone().unwrap_or_else(S3Config::from_env);
+            let blobs = S3Blobs::new(&self.settings.data_dir, &config, &blobs::default_scratch())
+                .map_err(|e| e.to_string())?;
+            let store =
+                Store::with_blobs(Arc::new(blobs), self.settings.basis, &self.settings.version);
+            *slot = Some(Arc::new(store));
+        }
         if slot.is_none() && self.settings.data_dir.is_dir() {
             // Read-only: the page never sweeps a writer's temporaries.
             let store = Store::for_reading(
                 &self.settings.data_dir,
                 self.settings.basis,
                 &self.settings.version,
-            );
+            )
+            .map_err(|e| e.to_string())?;
             *slot = Some(Arc::new(store));
         }
         Ok(slot.clone())

@@ -39,6 +39,7 @@ mod readers;
 mod run_history;
 mod runners;
 mod state_dir;
+mod store_s3;
 mod trades;
 mod ui;
 mod update;

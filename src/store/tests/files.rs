@@ -8,6 +8,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::*;
+use crate::model::period_of;
+use crate::store::rows::group_by_period;
 
 /// Every file below `dir`, as paths relative to it, sorted.
 fn tree(dir: &Path) -> Vec<String> {
@@ -278,17 +280,12 @@ fn a_directory_in_the_way_fails_the_write_and_leaves_nothing() {
     assert!(path.is_dir());
 
     // The write itself (past the read) fails the same way and leaves no temporary.
-    let sources = BTreeSet::from(["rest".to_owned()]);
-    let err = store
-        .write(
-            &path,
-            &ticker,
-            m,
-            &sources,
-            &[],
-            &[bar(utc(2024, 3, 5, 15, 0), 1.0)],
-        )
-        .unwrap_err();
+    let err = StoreError::from(
+        store
+            .blobs
+            .write(&path, bytes::Bytes::from_static(b"bars"), Condition::Any)
+            .unwrap_err(),
+    );
     assert!(
         matches!(&err, StoreError::Io { action: "write", path: p, .. } if *p == path),
         "{err:?}"

@@ -95,3 +95,44 @@ impl Drop for S3Server {
         self.accept.abort();
     }
 }
+
+/// The moto server of the library-on-S3 tests (`FINPIPE_TEST_S3`, e.g.
+/// `http://127.0.0.1:5055`; `.ci/run` starts one). Missing: under `CI=true`
+/// the test fails saying how to start one; elsewhere it says so and the
+/// test returns (`None`). (The library's own tests have the same gate in
+/// `src/store/blobs/conformance.rs`.)
+pub fn moto_endpoint() -> Option<String> {
+    if let Some(url) = std::env::var("FINPIPE_TEST_S3")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        return Some(url.trim().trim_end_matches('/').to_owned());
+    }
+    let how = "FINPIPE_TEST_S3 is not set: start an S3 server that honours If-Match, e.g. \
+               `python3 -m venv /tmp/moto && /tmp/moto/bin/pip install 'moto[server]' && \
+               /tmp/moto/bin/moto_server -H 127.0.0.1 -p 5055 &`, then \
+               `export FINPIPE_TEST_S3=http://127.0.0.1:5055` (.ci/run does this)";
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "{how}");
+    eprintln!("skipped: {how}");
+    None
+}
+
+/// A fresh bucket on the moto server (which takes unsigned requests).
+pub fn create_bucket(endpoint: &str) -> String {
+    use std::io::{Read, Write};
+    let bucket = format!("fp-{:016x}", fastrand::u64(..));
+    let host = endpoint.strip_prefix("http://").expect("plain http");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to moto");
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "create bucket: {answer}"
+    );
+    bucket
+}
