@@ -110,6 +110,14 @@ fn parquet_files(dir: &Path) -> (u64, u64) {
     (count, bytes)
 }
 
+/// Where a run writes its library: a directory of the work dir, or an
+/// `s3://` library on an S3 server in another process (its CPU and memory
+/// are not counted).
+enum Library<'a> {
+    Local,
+    S3 { endpoint: &'a str, bucket: &'a str },
+}
+
 /// One backfill into a fresh library and job table named after `tag`.
 fn backfill(
     server: &s3::S3Server,
@@ -118,10 +126,30 @@ fn backfill(
     (from, to): (&str, &str),
     tag: &str,
 ) -> Figures {
-    let data = work.join(format!("data-{tag}"));
+    backfill_into(server, work, universe, (from, to), tag, &Library::Local)
+}
+
+fn backfill_into(
+    server: &s3::S3Server,
+    work: &Path,
+    universe: &Path,
+    (from, to): (&str, &str),
+    tag: &str,
+    library: &Library<'_>,
+) -> Figures {
+    let data = match library {
+        Library::Local => work.join(format!("data-{tag}")),
+        Library::S3 { bucket, .. } => PathBuf::from(format!("s3://{bucket}/{tag}")),
+    };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_finpipe"));
-    cmd.env_clear()
-        .current_dir(work)
+    cmd.env_clear();
+    if let Library::S3 { endpoint, .. } = library {
+        cmd.env("FINPIPE_S3_ENDPOINT", endpoint)
+            .env("FINPIPE_S3_ACCESS_KEY_ID", "testing")
+            .env("FINPIPE_S3_SECRET_ACCESS_KEY", "testing-secret-value")
+            .env("FINPIPE_SCRATCH", work.join(format!("scratch-{tag}")));
+    }
+    cmd.current_dir(work)
         .env("FINPIPE_NOW", NOW)
         .env("MASSIVE_API_KEY", "unused-no-rest-request")
         .env("MASSIVE_API_BASE_URL", "http://127.0.0.1:9")
@@ -222,6 +250,28 @@ fn main() {
             )
         })
         .collect();
+    // The same day into a library on S3 (FLATFILES_BENCH_S3 or
+    // FINPIPE_TEST_S3: an S3 server in another process, e.g. moto), beside
+    // the local library: finpipe's own CPU-seconds and peak RSS.
+    let s3_endpoint = std::env::var("FLATFILES_BENCH_S3")
+        .or_else(|_| std::env::var("FINPIPE_TEST_S3"))
+        .ok()
+        .map(|e| e.trim_end_matches('/').to_owned());
+    let remote = s3_endpoint.as_deref().map(|endpoint| {
+        let bucket = s3::create_bucket(endpoint);
+        let library = Library::S3 {
+            endpoint,
+            bucket: &bucket,
+        };
+        backfill_into(
+            &server,
+            work.path(),
+            &universe,
+            (&day_text, &day_text),
+            "day-s3",
+            &library,
+        )
+    });
     days.sort_by(|a, b| a.wall.total_cmp(&b.wall));
     let walls: Vec<String> = days.iter().map(|f| format!("{:.2}", f.wall)).collect();
     let one = days.swap_remove(days.len() / 2);
@@ -276,6 +326,22 @@ fn main() {
         many.usage.sys,
         many.usage.rss_mb
     );
+    match &remote {
+        Some(s3) => println!(
+            "  day into an s3:// library: {} rows: wall {:.2} s (the S3 server's pace, in another process), finpipe's CPU {:.2} s (user {:.2}, sys {:.2}) vs {:.2} s into the local library, peak RSS {:.0} MB vs {:.0} MB",
+            s3.rows,
+            s3.wall,
+            s3.usage.cpu(),
+            s3.usage.user,
+            s3.usage.sys,
+            one.usage.cpu(),
+            s3.usage.rss_mb,
+            one.usage.rss_mb
+        ),
+        None => println!(
+            "  day into an s3:// library: not measured (set FLATFILES_BENCH_S3 or FINPIPE_TEST_S3 to an S3 server, e.g. moto)"
+        ),
+    }
     println!(
         "  targets: day <= 2.3 s wall, <= 4 CPU-s, <= 150 MB; month <= 25 x the day, same memory bound"
     );

@@ -6,7 +6,8 @@
 //! SIGKILLed mid-job hands its jobs to the others once its lease ends. A
 //! 429 seen by one runner pauses them all.
 //!
-//! The runners share one library directory here (a shared disk); the
+//! The runners write one library on S3 (moto, `FINPIPE_TEST_S3`), each
+//! with a scratch directory of its own, as machines have; the PostgreSQL
 //! server comes from `FINPIPE_TEST_POSTGRES` (see `testdb`).
 
 use std::collections::BTreeMap;
@@ -15,8 +16,38 @@ use std::time::Duration;
 
 use finpipe::simulator::{Fault, FaultKind, SimRateLimit, Simulator};
 
+use crate::common::s3::{create_bucket, moto_endpoint};
 use crate::common::{Workspace, aggregate_requests, max_in_window, simulator_with};
 use crate::postgres::testdb::{TempDatabase, base_url};
+use crate::store_s3::read_s3_library;
+
+/// A library on S3: its root (a bucket of its own on moto) and the
+/// workspace's environment to reach it (every command of the workspace
+/// uses it: `FINPIPE_DATA_DIR`).
+struct S3Library {
+    endpoint: String,
+    root: String,
+}
+
+impl S3Library {
+    /// `None` when there is no S3 server to test against (outside CI).
+    fn new() -> Option<Self> {
+        let endpoint = moto_endpoint()?;
+        let root = format!("s3://{}/library", create_bucket(&endpoint));
+        Some(Self { endpoint, root })
+    }
+
+    fn on(&self, ws: Workspace) -> Workspace {
+        ws.env("FINPIPE_DATA_DIR", &self.root)
+            .env("FINPIPE_S3_ENDPOINT", &self.endpoint)
+            .env("FINPIPE_S3_ACCESS_KEY_ID", "testing")
+            .env("FINPIPE_S3_SECRET_ACCESS_KEY", "testing-secret-value")
+    }
+
+    fn read(&self, ws: &Workspace) -> BTreeMap<(String, String), Vec<finpipe::model::Bar>> {
+        read_s3_library(&self.endpoint, &self.root, &ws.join("reader-scratch"))
+    }
+}
 
 const RANGE: [&str; 6] = [
     "--timeframes",
@@ -50,14 +81,20 @@ async fn plan(ws: &Workspace, universe: &str, jobs: usize) {
     );
 }
 
-/// A `finpipe run --shared` process on the workspace's table.
+/// A `finpipe run --shared` process on the workspace's table, with a
+/// scratch directory of its own (as on a machine of its own).
 fn runner(ws: &Workspace, extra: &[&str]) -> tokio::process::Child {
-    ws.command(None, &[&["run", "--shared"][..], extra].concat())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+    let scratch = ws.join(&format!("scratch-{}", fastrand::u64(..)));
+    let scratch = scratch.to_str().unwrap().to_owned();
+    ws.command(
+        None,
+        &[&["run", "--shared", "--scratch", &scratch][..], extra].concat(),
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true)
+    .spawn()
+    .unwrap()
 }
 
 /// The `done=` count of a run's summary line.
@@ -107,9 +144,13 @@ async fn three_runners_share_one_rate_limit_and_run_every_job_once() {
         });
     })
     .await;
+    let Some(library) = S3Library::new() else {
+        return;
+    };
     let names = tickers(&sim, 24);
     let symbols: Vec<&str> = names.iter().map(String::as_str).collect();
-    let ws = Workspace::for_sim(&sim)
+    let ws = library
+        .on(Workspace::for_sim(&sim))
         .env("FINPIPE_DB", &db.url)
         .env("POLYGON_RATE_LIMIT", "5/s");
     let universe = ws.universe("u", &symbols);
@@ -155,7 +196,8 @@ async fn three_runners_share_one_rate_limit_and_run_every_job_once() {
         "three runners, one limit of 5 a second"
     );
 
-    let shared = ws.library("data");
+    let shared = library.read(&ws);
+    assert!(!shared.is_empty());
     sim.clear_requests();
     assert_eq!(shared, reference(&sim, &symbols).await, "row for row");
 }
@@ -166,9 +208,14 @@ async fn a_runner_killed_mid_job_hands_its_jobs_over_after_its_lease() {
     let db = TempDatabase::new(&base);
     // Slow answers, so the runner to be killed is sure to hold jobs.
     let sim = simulator_with(|c| c.latency = Duration::from_millis(700)).await;
+    let Some(library) = S3Library::new() else {
+        return;
+    };
     let names = tickers(&sim, 12);
     let symbols: Vec<&str> = names.iter().map(String::as_str).collect();
-    let ws = Workspace::for_sim(&sim).env("FINPIPE_DB", &db.url);
+    let ws = library
+        .on(Workspace::for_sim(&sim))
+        .env("FINPIPE_DB", &db.url);
     let universe = ws.universe("u", &symbols);
     plan(&ws, &universe, 12).await;
 
@@ -223,7 +270,8 @@ async fn a_runner_killed_mid_job_hands_its_jobs_over_after_its_lease() {
         twice as u64 <= held,
         "only the victim's {held} jobs may be asked for again: {counts:#?}"
     );
-    let shared = ws.library("data");
+    let shared = library.read(&ws);
+    assert!(!shared.is_empty());
     sim.clear_requests();
     assert_eq!(shared, reference(&sim, &symbols).await, "nothing lost");
 }

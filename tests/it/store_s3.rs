@@ -171,7 +171,7 @@ async fn a_backfill_into_s3_equals_one_into_a_local_directory() {
 
 /// The S3 library at `root` as `{(ticker, timeframe): bars}`, read through
 /// the store as finpipe reads it.
-fn read_s3_library(
+pub fn read_s3_library(
     endpoint: &str,
     root: &str,
     scratch: &std::path::Path,
