@@ -64,49 +64,7 @@ impl SchemaFixture for TempDb {
     }
 }
 
-/// One `#[test]` per conformance function, each on a new file.
-macro_rules! conformance_tests {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $name() {
-                let db = TempDb::new();
-                conformance::$name(&|| db.open());
-            }
-        )*
-    };
-}
-
-conformance_tests!(
-    insert_is_idempotent_and_stores_every_field,
-    a_done_job_planned_again_is_pending_again,
-    claims_go_by_available_at_then_id_and_respect_not_before,
-    a_lease_expires_and_the_job_is_reclaimed_with_attempts_counted,
-    renewing_leases_keeps_only_the_renewing_owners_jobs,
-    progress_is_recorded_and_guarded_by_owner,
-    complete_with_writes_coverage_and_done_atomically_and_refuses_a_lost_job,
-    fail_with_a_retry_comes_back_later_and_without_one_stays_failed,
-    release_and_reclaim_orphans_make_running_jobs_pending_again,
-    requeue_failed_resets_attempts_and_keeps_the_error,
-    counts_list_and_clear_done,
-    open_ranges_include_planned_and_derived_timeframes,
-    fanout_jobs_gather_targets_and_count_as_planned_for_them,
-    ingested_etags_are_remembered_and_replaced,
-    cached_answers_are_stored_replaced_and_kept,
-    coverage_merges_removes_and_lists_every_series,
-    a_read_snapshot_sees_one_state_until_it_ends,
-    a_closed_table_keeps_everything_it_was_told,
-    two_handles_claiming_at_once_never_share_a_job,
-    fail_reasons_are_stored_listed_kept_by_requeue_and_cleared_by_success,
-    runs_are_started_finished_and_listed_newest_first,
-    totals_sum_the_requests_and_rows_of_every_job,
-);
-
-#[test]
-fn migrations_upgrade_an_older_table_and_refuse_a_newer_one() {
-    let db = TempDb::new();
-    conformance::migrations_upgrade_an_older_table_and_refuse_a_newer_one(&|| db.open(), &db);
-}
+conformance::conformance_suite!(Some(TempDb::new()));
 
 // ---- SQLite only ----
 
