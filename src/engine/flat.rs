@@ -89,14 +89,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
                     if got.is_some() {
                         etag.1 = got;
                     }
-                    shared.reporter.page_stored(job, rows, 0);
-                    let (owner, lease) = (shared.options.owner.clone(), lease_ms(shared));
-                    let day_ts = dataset.asset_class().midnight_ms(file.date);
-                    let still_ours = db(shared, move |t| {
-                        t.record_progress(id, &owner, day_ts, 0, 0, wall_ms(), lease)
-                    })
-                    .await?;
-                    if !still_ours {
+                    if !day_staged(shared, job, dataset, file.date, rows).await? {
                         return Ok(Finish::Lost);
                     }
                 }
@@ -135,6 +128,25 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
 
 /// Whether a plan added targets while the job ran: then it is given back
 /// (pending) instead of done, and runs again for all of them.
+/// A day file of `job` is staged (`rows` rows): reports it, and records
+/// the job's progress up to that day, which renews its lease. `false` when
+/// the job was lost to another runner. (Flat-file and trades jobs.)
+pub(super) async fn day_staged(
+    shared: &Shared,
+    job: &Job,
+    dataset: Dataset,
+    day: NaiveDate,
+    rows: u64,
+) -> Result<bool, JobFailure> {
+    shared.reporter.page_stored(job, rows, 0);
+    let (id, owner, lease) = (job.id, shared.options.owner.clone(), lease_ms(shared));
+    let day_ts = dataset.asset_class().midnight_ms(day);
+    Ok(db(shared, move |t| {
+        t.record_progress(id, &owner, day_ts, 0, 0, wall_ms(), lease)
+    })
+    .await?)
+}
+
 pub(super) async fn targets_grew(
     shared: &Arc<Shared>,
     id: i64,

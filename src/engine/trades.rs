@@ -28,10 +28,11 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use super::flat::{
-    Series, discard_other_staging, merge_staged, record_flat_coverage, staging_dir, targets_grew,
+    Series, day_staged, discard_other_staging, merge_staged, record_flat_coverage, staging_dir,
+    targets_grew,
 };
 use super::flat_day::flat_failure;
-use super::{Finish, JobFailure, Shared, db, lease_ms, wall_ms};
+use super::{Finish, JobFailure, Shared, db, wall_ms};
 use crate::flatfiles::{Dataset, DayFile, FileKind, FlatFileError, FlatFiles};
 use crate::jobs::{Closing, FailReason, Job};
 use crate::model::Timeframe;
@@ -105,14 +106,7 @@ pub(super) async fn run(shared: &Arc<Shared>, job: &Job) -> Result<Finish, JobFa
             if got.is_some() {
                 etag.1 = got;
             }
-            shared.reporter.page_stored(job, rows, 0);
-            let (owner, lease) = (shared.options.owner.clone(), lease_ms(shared));
-            let day_ts = dataset.asset_class().midnight_ms(file.date);
-            let still_ours = db(shared, move |t| {
-                t.record_progress(id, &owner, day_ts, 0, 0, wall_ms(), lease)
-            })
-            .await?;
-            if !still_ours {
+            if !day_staged(shared, job, dataset, file.date, rows).await? {
                 return Ok(Finish::Lost);
             }
         }
